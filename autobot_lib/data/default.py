@@ -1,0 +1,51 @@
+"""The embedded default market for demos: cached data if present, else a download, else SYNTHETIC.
+
+The synthetic fallback is seeded (the same bars every time) and labelled: ``attrs["synthetic"]`` is
+True and :func:`autobot_lib.data.frame.label` puts SYNTHETIC DATA in every title built from it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from autobot_lib.data.download import DataDownloadError, Market, cache_path, ccxt_symbol, fetch_ohlcv
+from autobot_lib.data.io import load_ohlcv
+from autobot_lib.data.synthetic import synthetic_ohlcv
+
+log = logging.getLogger(__name__)
+
+
+def default_market(
+    symbol: str = "BTCUSDT",
+    timeframe: str = "1h",
+    bars: int = 3000,
+    *,
+    market: Market = "usdm",
+    cache_dir: str | Path = "data/cache",
+    base_url: str | None = None,
+    offline: bool = False,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """The last ``bars`` bars of ``symbol``: from the cache, else downloaded, else a synthetic market."""
+    path = cache_path(cache_dir, market, ccxt_symbol(symbol, market), timeframe)
+    if path.exists():
+        cached = load_ohlcv(path, timeframe, gaps="ignore")
+        if len(cached) >= bars:
+            log.info("using cached %s %s bars from %s", symbol, timeframe, path)
+            return _tail(cached, bars)
+    if not offline:
+        try:
+            return fetch_ohlcv(symbol, timeframe, last_bars=bars, market=market, cache_dir=cache_dir,
+                               base_url=base_url, progress=progress)
+        except DataDownloadError as exc:
+            log.warning("download failed (%s); falling back to the SYNTHETIC demo market", exc)
+    return synthetic_ohlcv(bars, timeframe, symbol=symbol)
+
+
+def _tail(frame: pd.DataFrame, bars: int) -> pd.DataFrame:
+    out = frame.iloc[-bars:]
+    out.attrs.update(frame.attrs)
+    return out
