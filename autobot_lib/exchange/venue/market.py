@@ -1,0 +1,170 @@
+"""What the venue knows: per symbol, bars by timeframe, funding events and exchange filters.
+
+Pure: given a request's parameters and the venue's clock (``now_ms``), it returns the rows Binance would.
+A bar whose close time is after ``now_ms`` is still forming and is served as Binance serves it, as the
+last kline, with the values traded so far (here: the full bar, which a client must not keep).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from autobot_lib.data.frame import OHLCV_COLUMNS, split_symbol, timeframe_seconds
+from autobot_lib.data.resample import resample_ohlcv
+
+# Filters of the real USD-M contracts (exchangeInfo, 2025): tick size, step size, min qty, min notional.
+_KNOWN_FILTERS = {
+    "BTCUSDT": ("0.10", "0.001", "0.001", "100"),
+    "ETHUSDT": ("0.01", "0.001", "0.001", "20"),
+    "SOLUSDT": ("0.0100", "1", "1", "5"),
+    "BNBUSDT": ("0.010", "0.01", "0.01", "5"),
+}
+
+
+@dataclass(frozen=True)
+class SymbolSpec:
+    """Exchange filters of one symbol, as strings exactly as Binance sends them."""
+
+    symbol: str
+    tick_size: str
+    step_size: str
+    min_qty: str
+    min_notional: str
+
+    @classmethod
+    def for_symbol(cls, symbol: str, price: float) -> SymbolSpec:
+        if symbol in _KNOWN_FILTERS:
+            return cls(symbol, *_KNOWN_FILTERS[symbol])
+        # about 5 significant digits of price, and a lot worth about 5 USDT at most
+        tick = 10.0 ** (math.floor(math.log10(max(price, 1e-8))) - 4)
+        step = 10.0 ** math.floor(math.log10(max(5.0 / max(price, 1e-8), 1e-8)))
+        return cls(symbol, _num(tick), _num(step), _num(step), "5")
+
+
+def _num(x: float) -> str:
+    return np.format_float_positional(x, trim="-")
+
+
+def _decimals(step: str) -> int:
+    return len(step.rstrip("0").split(".")[1]) if "." in step.rstrip("0") else 0
+
+
+@dataclass
+class MarketBook:
+    """Bars (canonical frames) and funding per symbol, for one market ("usdm" or "spot")."""
+
+    market: str = "usdm"
+    bars: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
+    funding: dict[str, pd.DataFrame] = field(default_factory=dict)
+    now_ms: int | None = None  # the venue's clock; None = just after the last bar closed
+
+    def add_bars(self, symbol: str, frame: pd.DataFrame, timeframe: str | None = None) -> None:
+        self.bars[(symbol, timeframe or frame.attrs["timeframe"])] = frame
+
+    def add_funding(self, symbol: str, frame: pd.DataFrame) -> None:
+        self.funding[symbol] = frame
+
+    @property
+    def symbols(self) -> list[str]:
+        return sorted({s for s, _ in self.bars})
+
+    def clock_ms(self) -> int:
+        if self.now_ms is not None:
+            return self.now_ms
+        ends = [int(f.index[-1].value // 10**6) + timeframe_seconds(tf) * 1000 for (s, tf), f in self.bars.items()
+                if len(f)]
+        return max(ends) if ends else 0
+
+    def frame(self, symbol: str, timeframe: str) -> pd.DataFrame:
+        """Bars of a symbol at a timeframe, resampled from a finer one the venue holds if need be."""
+        if (symbol, timeframe) in self.bars:
+            return self.bars[(symbol, timeframe)]
+        want = timeframe_seconds(timeframe)
+        finer = [(timeframe_seconds(tf), tf) for s, tf in self.bars if s == symbol and want % timeframe_seconds(tf) == 0]
+        if not finer:
+            raise KeyError(symbol)
+        source = self.bars[(symbol, max(finer)[1])]
+        self.bars[(symbol, timeframe)] = resampled = resample_ohlcv(source, timeframe)
+        return resampled
+
+    def klines(self, symbol: str, timeframe: str, start_ms: int | None, end_ms: int | None, limit: int) -> list[list]:
+        frame = self.frame(symbol, timeframe)
+        step_ms = timeframe_seconds(timeframe) * 1000
+        opens = frame.index.asi8 // 10**6
+        now = self.clock_ms()
+        last_open = min(now, end_ms) if end_ms is not None else now
+        hi = int(np.searchsorted(opens, last_open, side="right"))
+        lo = int(np.searchsorted(opens, start_ms, side="left")) if start_ms is not None else max(0, hi - limit)
+        hi = min(hi, lo + limit)
+        values = frame[list(OHLCV_COLUMNS)].to_numpy()[lo:hi]
+        rows = []
+        for t, (o, h, l, c, v) in zip(opens[lo:hi].tolist(), values.tolist()):
+            quote = v * (o + c) / 2.0
+            rows.append([t, repr(o), repr(h), repr(l), repr(c), repr(v), t + step_ms - 1, repr(quote),
+                         max(1, int(v)), repr(v / 2.0), repr(quote / 2.0), "0"])
+        return rows
+
+    def funding_rates(self, symbol: str, start_ms: int | None, end_ms: int | None, limit: int) -> list[dict]:
+        frame = self.funding.get(symbol)
+        if frame is None:
+            return []
+        times = frame.index.asi8 // 10**6
+        end = min(self.clock_ms(), end_ms) if end_ms is not None else self.clock_ms()
+        hi = int(np.searchsorted(times, end, side="right"))
+        lo = int(np.searchsorted(times, start_ms, side="left")) if start_ms is not None else max(0, hi - limit)
+        hi = min(hi, lo + limit)
+        rates = frame["funding_rate"].to_numpy()[lo:hi]
+        return [{"symbol": symbol, "fundingTime": t, "fundingRate": f"{r:.8f}", "markPrice": ""}
+                for t, r in zip(times[lo:hi].tolist(), rates.tolist())]
+
+    def exchange_info(self) -> dict:
+        symbols = []
+        for symbol in self.symbols:
+            frame = next(f for (s, _), f in self.bars.items() if s == symbol)
+            spec = SymbolSpec.for_symbol(symbol, float(frame["close"].iloc[-1]) if len(frame) else 1.0)
+            symbols.append(self._symbol_info(spec))
+        return {
+            "timezone": "UTC",
+            "serverTime": self.clock_ms(),
+            "rateLimits": [
+                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
+                {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
+                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300},
+            ],
+            "exchangeFilters": [],
+            "symbols": symbols,
+        }
+
+    def _symbol_info(self, spec: SymbolSpec) -> dict:
+        base, quote = split_symbol(spec.symbol)
+        filters = [
+            {"filterType": "PRICE_FILTER", "minPrice": spec.tick_size, "maxPrice": "10000000", "tickSize": spec.tick_size},
+            {"filterType": "LOT_SIZE", "minQty": spec.min_qty, "maxQty": "100000", "stepSize": spec.step_size},
+            {"filterType": "MARKET_LOT_SIZE", "minQty": spec.min_qty, "maxQty": "10000", "stepSize": spec.step_size},
+        ]
+        info = {"symbol": spec.symbol, "status": "TRADING", "baseAsset": base, "quoteAsset": quote,
+                "baseAssetPrecision": 8, "quotePrecision": 8, "filters": filters}
+        if self.market == "usdm":
+            filters += [{"filterType": "MAX_NUM_ORDERS", "limit": 200},
+                        {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
+                        {"filterType": "MIN_NOTIONAL", "notional": spec.min_notional},
+                        {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500",
+                         "multiplierDecimal": "4"}]
+            info.update({"pair": spec.symbol, "contractType": "PERPETUAL", "deliveryDate": 4133404800000,
+                         "onboardDate": 1569398400000, "marginAsset": quote, "underlyingType": "COIN",
+                         "pricePrecision": _decimals(spec.tick_size), "quantityPrecision": _decimals(spec.step_size),
+                         "triggerProtect": "0.0500", "liquidationFee": "0.012500", "marketTakeBound": "0.05",
+                         "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT",
+                                        "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"],
+                         "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"]})
+        else:
+            filters.append({"filterType": "NOTIONAL", "minNotional": spec.min_notional, "applyMinToMarket": True,
+                            "maxNotional": "9000000", "applyMaxToMarket": False, "avgPriceMins": 5})
+            info.update({"quoteAssetPrecision": 8, "orderTypes": ["LIMIT", "MARKET", "STOP_LOSS_LIMIT"],
+                         "isSpotTradingAllowed": True, "isMarginTradingAllowed": False, "permissions": ["SPOT"],
+                         "permissionSets": [["SPOT"]]})
+        return info
