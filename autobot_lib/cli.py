@@ -1,0 +1,205 @@
+"""The ``autobot`` command. Each subcommand parses its arguments and calls the library; no logic here."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from autobot_lib import __version__
+
+EPILOG = "Run 'autobot COMMAND --help' for the options of a command."
+
+
+def _add_market(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--market", choices=["usdm", "spot"], default="usdm",
+                   help="Binance USD-M perpetual futures (default) or spot")
+    p.add_argument("--cache-dir", default="data/cache", help="where downloaded data is cached (default: %(default)s)")
+    p.add_argument("--base-url", help="talk to another Binance-compatible host, e.g. the local venue "
+                                      "http://127.0.0.1:PORT (default: Binance itself)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autobot", description="AUTOBOT Workbench: research and trading for "
+                                     "Binance USD-M perpetual futures.", epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"autobot {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data = sub.add_parser("data", help="fetch, validate and show market data",
+                          description="Market data: download with ccxt into the cache, check files, show them.")
+    dsub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+
+    fetch = dsub.add_parser("fetch", help="download candles (and funding) from Binance public endpoints",
+                            description="Download closed candles from a start date into the cache, resuming "
+                                        "from what is cached. No API key is needed.")
+    fetch.add_argument("symbols", nargs="+", metavar="SYMBOL", help="Binance ids, e.g. BTCUSDT ETHUSDT")
+    fetch.add_argument("-t", "--timeframe", default="1h", help="bar size, e.g. 5m, 1h, 4h, 1d (default: %(default)s)")
+    fetch.add_argument("--since", default="2024-01-01", help="first bar, a UTC date (default: %(default)s)")
+    fetch.add_argument("--until", help="stop before this UTC date (default: now)")
+    fetch.add_argument("--funding", action="store_true", help="also fetch funding-rate history (USD-M only)")
+    fetch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_market(fetch)
+
+    validate = dsub.add_parser("validate", help="check OHLCV files and report every problem",
+                               description="Check files for duplicates, unsorted rows, gaps, NaN, bad prices and "
+                                           "zero-volume bars. Exit status 1 when any file has errors.")
+    validate.add_argument("paths", nargs="+", metavar="PATH", help="CSV, CSV.gz or parquet files")
+    validate.add_argument("-t", "--timeframe", help="expected bar size (default: from the file name or the data)")
+    validate.add_argument("--strict-gaps", action="store_true", help="count gaps as errors")
+    validate.add_argument("--repair-to", metavar="OUT", help="write a repaired copy (duplicates dropped, sorted, bad "
+                                                             "rows dropped; gaps kept) to OUT")
+    validate.add_argument("--limit", type=int, default=10, help="problems listed per file (default: %(default)s)")
+
+    show = dsub.add_parser("show", help="print bars, their quality and optionally a chart",
+                           description="Show a file or a cached series: first and last bars, a quality summary, "
+                                       "and with --plot an HTML chart with indicators and regimes.")
+    show.add_argument("source", metavar="PATH_OR_SYMBOL", help="a data file, or a symbol in the cache")
+    show.add_argument("-t", "--timeframe", default=None, help="bar size for a cached symbol (default: 1h)")
+    show.add_argument("--resample", metavar="TF", help="aggregate to a higher timeframe first, e.g. 4h")
+    show.add_argument("--rows", type=int, default=5, help="bars shown at each end (default: %(default)s)")
+    show.add_argument("--plot", metavar="HTML", help="write a chart page with indicators and regimes")
+    _add_market(show)
+
+    demo = sub.add_parser("demo", help="the embedded demo: data, indicators, regimes, an HTML report",
+                          description="Load the default market (cache, else download, else a SYNTHETIC market), "
+                                      "compute indicators and regimes, write an HTML report and print its path.")
+    demo.add_argument("--symbol", default="BTCUSDT", help="(default: %(default)s)")
+    demo.add_argument("-t", "--timeframe", default="1h", help="(default: %(default)s)")
+    demo.add_argument("--bars", type=int, default=3000, help="history length (default: %(default)s)")
+    demo.add_argument("--out", default="reports", help="report folder (default: %(default)s)")
+    demo.add_argument("--offline", action="store_true", help="do not try to download")
+    demo.add_argument("--cache-dir", default="data/cache", help="(default: %(default)s)")
+    demo.add_argument("--base-url", help="download from this Binance-compatible host instead")
+
+    venue = sub.add_parser("venue", help="serve a local Binance-compatible venue from data files",
+                           description="Serve Binance USD-M and spot market-data endpoints on 127.0.0.1 from "
+                                       "files named like binance_usdm_BTCUSDT_1h.csv.gz (funding files too).")
+    venue.add_argument("--data", nargs="+", required=True, metavar="FILE", help="OHLCV and funding files")
+    venue.add_argument("--host", default="127.0.0.1", help="(default: %(default)s)")
+    venue.add_argument("--port", type=int, default=8765, help="(default: %(default)s)")
+    return parser
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from autobot_lib.data import fetch_funding, fetch_ohlcv
+
+    for symbol in args.symbols:
+        frame = fetch_ohlcv(symbol, args.timeframe, since=args.since, until=args.until, market=args.market,
+                            cache_dir=args.cache_dir, base_url=args.base_url, progress=not args.no_progress)
+        print(f"{symbol} {args.timeframe}: {len(frame)} bars {frame.index[0]:%Y-%m-%d %H:%M} .. "
+              f"{frame.index[-1]:%Y-%m-%d %H:%M} UTC -> {args.cache_dir}")
+        if args.funding:
+            if args.market != "usdm":
+                raise ValueError("--funding needs --market usdm: spot has no funding")
+            rates = fetch_funding(symbol, since=args.since, until=args.until, cache_dir=args.cache_dir,
+                                  base_url=args.base_url, progress=not args.no_progress)
+            print(f"{symbol} funding: {len(rates)} events")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from autobot_lib.data import inspect_ohlcv, load_ohlcv, save_frame
+
+    failed = 0
+    for path in args.paths:
+        report = inspect_ohlcv(path, args.timeframe)
+        print(report.summary(limit=args.limit))
+        bad = bool(report.errors) or (args.strict_gaps and bool(report.gaps))
+        failed += bad
+        print(f"  verdict: {'FAIL' if bad else 'OK'}")
+        if args.repair_to:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                repaired = load_ohlcv(path, args.timeframe, repair=True, gaps="ignore")
+            print(f"  repaired copy ({len(repaired)} bars) -> {save_frame(repaired, args.repair_to)}")
+    return 1 if failed else 0
+
+
+def _load_for_show(args: argparse.Namespace) -> pd.DataFrame:
+    from autobot_lib.data import cache_path, load_ohlcv
+    from autobot_lib.data.download import ccxt_symbol
+
+    if Path(args.source).exists():
+        return load_ohlcv(args.source, args.timeframe)
+    path = cache_path(args.cache_dir, args.market, ccxt_symbol(args.source, args.market), args.timeframe or "1h")
+    if not path.exists():
+        raise FileNotFoundError(f"{args.source} is neither a file nor cached at {path}; "
+                                f"fetch it first: autobot data fetch {args.source}")
+    return load_ohlcv(path, args.timeframe)
+
+
+def _show(args: argparse.Namespace) -> int:
+    from autobot_lib.data import resample_ohlcv, validate_frame
+
+    frame = _load_for_show(args)
+    if args.resample:
+        frame = resample_ohlcv(frame, args.resample)
+    print(validate_frame(frame).summary())
+    with pd.option_context("display.width", 120, "display.max_columns", 10):
+        print(frame.head(args.rows).to_string())
+        print("...")
+        print(frame.tail(args.rows).to_string())
+    if args.plot:
+        from autobot_lib.demo import market_overview
+
+        print(f"chart: {market_overview(frame, args.plot)}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from autobot_lib.demo import run_demo
+
+    path = run_demo(args.symbol, args.timeframe, args.bars, out_dir=args.out, cache_dir=args.cache_dir,
+                    base_url=args.base_url, offline=args.offline)
+    print(f"report: {path}")
+    return 0
+
+
+def _venue(args: argparse.Namespace) -> int:
+    from autobot_lib.data import describe_path, load_funding, load_ohlcv
+    from autobot_lib.exchange.venue import MarketBook, VenueServer
+
+    books = {"usdm": MarketBook("usdm"), "spot": MarketBook("spot")}
+    for path in args.data:
+        info = describe_path(path)
+        if not info:
+            raise ValueError(f"{path}: name it like binance_usdm_BTCUSDT_1h.csv.gz so the venue knows the "
+                             "market, symbol and timeframe")
+        book = books[info["market"]]
+        if "timeframe" in info:
+            book.add_bars(info["symbol"], load_ohlcv(path, gaps="ignore"))
+        else:
+            book.add_funding(info["symbol"], load_funding(path))
+    server = VenueServer(usdm=books["usdm"], spot=books["spot"], host=args.host, port=args.port)
+    print(f"venue on http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
+    server.serve_forever()
+    return 0
+
+
+_HANDLERS = {("data", "fetch"): _fetch, ("data", "validate"): _validate, ("data", "show"): _show,
+             ("demo", None): _demo, ("venue", None): _venue}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(message)s",
+                        stream=sys.stderr)
+    # data-quality warnings are news for the user, not a Python source location
+    warnings.formatwarning = lambda message, category, *rest, **kw: f"{category.__name__}: {message}\n"
+    from autobot_lib.data import DataDownloadError, DataValidationError
+
+    handler = _HANDLERS[(args.command, getattr(args, "data_command", None))]
+    try:
+        return handler(args)
+    except (DataValidationError, DataDownloadError, FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"autobot: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
