@@ -157,5 +157,7 @@ def test_demo_default_uses_cache_then_download_then_synthetic(venue, tmp_path):
         venue.stop()  # the exchange is gone: the cache still serves
         cached = default_market(bars=500, cache_dir=tmp_path, base_url=venue.url, progress=False)
         pd.testing.assert_frame_equal(cached, downloaded, check_freq=False)
+        shorter = default_market(bars=800, cache_dir=tmp_path, base_url=venue.url, progress=False)
         synthetic = default_market(bars=500, cache_dir=tmp_path / "empty", base_url=venue.url, progress=False)
+    assert not shorter.attrs["synthetic"] and len(shorter) == 500  # real cached bars beat synthetic ones
     assert synthetic.attrs["synthetic"] is True and len(synthetic) == 500

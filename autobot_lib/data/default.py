@@ -31,17 +31,20 @@ def default_market(
 ) -> pd.DataFrame:
     """The last ``bars`` bars of ``symbol``: from the cache, else downloaded, else a synthetic market."""
     path = cache_path(cache_dir, market, ccxt_symbol(symbol, market), timeframe)
-    if path.exists():
-        cached = load_ohlcv(path, timeframe, gaps="ignore")
-        if len(cached) >= bars:
-            log.info("using cached %s %s bars from %s", symbol, timeframe, path)
-            return _tail(cached, bars)
+    cached = load_ohlcv(path, timeframe, gaps="ignore") if path.exists() else None
+    if cached is not None and len(cached) >= bars:
+        log.info("using cached %s %s bars from %s", symbol, timeframe, path)
+        return _tail(cached, bars)
     if not offline:
         try:
             return fetch_ohlcv(symbol, timeframe, last_bars=bars, market=market, cache_dir=cache_dir,
                                base_url=base_url, progress=progress)
         except DataDownloadError as exc:
-            log.warning("download failed (%s); falling back to the SYNTHETIC demo market", exc)
+            log.warning("download failed (%s)", exc)
+    if cached is not None and len(cached):  # fewer bars than asked, but real ones beat synthetic ones
+        log.warning("using the %d cached %s %s bars (asked for %d)", len(cached), symbol, timeframe, bars)
+        return _tail(cached, bars)
+    log.warning("no cached or downloadable data: using the SYNTHETIC demo market")
     return synthetic_ohlcv(bars, timeframe, symbol=symbol)
 
 
