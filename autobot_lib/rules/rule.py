@@ -1,0 +1,194 @@
+"""Rules as data, and how their votes become a signal.
+
+A :class:`Rule` is a name, a category, a condition over feature columns, a bias in [-1, 1], a weight
+and the regimes it may fire in. A :class:`RuleSet` evaluates all its rules over a frame of features
+(with a ``regime`` column) at once. The live engine calls the very same :meth:`RuleSet.evaluate` on
+the last ``lookback + 1`` rows and keeps the last one, so backtest and live signals cannot drift apart.
+
+Aggregation (the seeds' RuleEngine and BiasGenerator, weighted):
+- a rule is *eligible* on a bar when the bar's regime is one of its regimes, and *fires* when it is
+  eligible and its condition holds;
+- bias = sum(bias x weight over fired rules) / sum(weight over fired rules), 0 when none fired;
+- confidence = sum(weight over fired rules) / sum(weight over eligible rules): the share of the evidence
+  the regime allows that is present (with unit weights, the seed's len(active) / total);
+- PROPOSE_LONG when bias > 0 and confidence >= ACTIVATION_THRESHOLD, PROPOSE_SHORT when bias < 0 and
+  confidence >= the threshold, NEUTRAL otherwise. ``direction`` keeps the sign of the bias even when
+  the threshold is not met, so "SHORT bias at 0.20 confidence against 0.70" stays visible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from autobot_lib.model import Proposal, Signal
+from autobot_lib.regime import Regime
+from autobot_lib.rules.expr import Condition, ConditionError, compile_condition
+
+ALL_REGIMES = frozenset(Regime)
+
+
+class Category(StrEnum):
+    TREND_FOLLOWING = "trend_following"
+    MOMENTUM = "momentum"
+    BREAKOUT = "breakout"
+    MEAN_REVERSION = "mean_reversion"
+    VOLUME = "volume"
+    MACD = "macd"
+    VOLATILITY = "volatility"
+    COMBO = "combo"
+    CUSTOM = "custom"
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    category: Category
+    condition: str
+    bias: float
+    weight: float = 1.0
+    regimes: frozenset[Regime] = ALL_REGIMES
+    compiled: Condition = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.replace("_", "").isalnum():
+            raise ValueError(f"rule name must be letters, digits and underscores, got {self.name!r}")
+        if not -1.0 <= float(self.bias) <= 1.0:
+            raise ValueError(f"rule {self.name}: bias must be in [-1, 1], got {self.bias!r}")
+        if not float(self.weight) > 0:
+            raise ValueError(f"rule {self.name}: weight must be > 0, got {self.weight!r}")
+        if not self.regimes:
+            raise ValueError(f"rule {self.name}: give at least one regime it may fire in")
+        object.__setattr__(self, "category", Category(self.category))
+        object.__setattr__(self, "regimes", frozenset(Regime(r) for r in self.regimes))
+        try:
+            object.__setattr__(self, "compiled", compile_condition(self.condition))
+        except ConditionError as exc:
+            raise ConditionError(f"rule {self.name}: {exc}") from None
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any]) -> Rule:
+        """From a params file: {name, category, condition, bias, weight?, regimes?}."""
+        unknown = set(spec) - {"name", "category", "condition", "bias", "weight", "regimes"}
+        if unknown:
+            raise ValueError(f"rule {spec.get('name', '?')}: unknown key(s) {sorted(unknown)}; allowed: name, "
+                             "category, condition, bias, weight, regimes")
+        try:
+            category = Category(spec.get("category", "custom"))
+        except ValueError:
+            raise ValueError(f"rule {spec.get('name', '?')}: category must be one of "
+                             f"{[c.value for c in Category]}, got {spec.get('category')!r}") from None
+        regimes = spec.get("regimes", [r.value for r in Regime])
+        try:
+            regimes = frozenset(Regime(r) for r in regimes)
+        except ValueError:
+            raise ValueError(f"rule {spec.get('name', '?')}: regimes must be among {[r.value for r in Regime]}, "
+                             f"got {regimes!r}") from None
+        return cls(spec["name"], category, spec["condition"], float(spec["bias"]), float(spec.get("weight", 1.0)),
+                   regimes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "category": self.category.value, "condition": self.condition,
+                "bias": self.bias, "weight": self.weight, "regimes": sorted(r.value for r in self.regimes)}
+
+
+@dataclass(frozen=True)
+class RuleEvaluation:
+    """Per bar: which rules fired, and the aggregate bias, confidence, direction and proposal."""
+
+    index: pd.Index
+    rule_names: tuple[str, ...]
+    rule_bias: np.ndarray
+    rule_weight: np.ndarray
+    fired: np.ndarray          # (bars, rules) bool
+    bias: np.ndarray
+    confidence: np.ndarray
+    direction: np.ndarray      # -1, 0, 1
+    proposal: np.ndarray       # object array of Proposal values
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame({"bias": self.bias, "confidence": self.confidence, "direction": self.direction,
+                             "proposal": self.proposal}, index=self.index)
+
+    def fired_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.fired, index=self.index, columns=list(self.rule_names))
+
+    def signal(self, i: int, features: Mapping[str, float] | None = None) -> Signal:
+        """Bar ``i`` as a :class:`Signal` (``features``: the values worth recording beside it)."""
+        hit = tuple((self.rule_names[j], float(self.rule_bias[j]), float(self.rule_weight[j]))
+                    for j in np.flatnonzero(self.fired[i]))
+        return Signal(Proposal(self.proposal[i]), float(self.bias[i]), float(self.confidence[i]),
+                      int(self.direction[i]), hit, dict(features or {}))
+
+
+class RuleSet:
+    """An ordered set of uniquely named rules."""
+
+    def __init__(self, rules: Iterable[Rule]):
+        self.rules: tuple[Rule, ...] = tuple(rules)
+        names = [r.name for r in self.rules]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"rule names must be unique; repeated: {duplicates}")
+        if not self.rules:
+            raise ValueError("a rule set needs at least one rule")
+        self.names = tuple(names)
+        self.bias = np.array([r.bias for r in self.rules])
+        self.weight = np.array([r.weight for r in self.rules])
+        self.columns = frozenset().union(*(r.compiled.columns for r in self.rules))
+        self.lookback = max(r.compiled.lookback for r in self.rules)
+        self._regime_mask = {reg: np.array([reg in r.regimes for r in self.rules]) for reg in Regime}
+
+    def __iter__(self):
+        return iter(self.rules)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def by_name(self, name: str) -> Rule:
+        return self.rules[self.names.index(name)]
+
+    def extended(self, rules: Iterable[Rule]) -> RuleSet:
+        return RuleSet((*self.rules, *rules))
+
+    def evaluate(self, features: pd.DataFrame, threshold: float) -> RuleEvaluation:
+        """Every rule on every bar of ``features`` (feature columns plus ``regime``)."""
+        self.check_columns(features.columns)
+        columns = {c: features[c].to_numpy(dtype=np.float64) for c in self.columns}
+        condition = np.column_stack([r.compiled(columns) for r in self.rules]) if len(features) else \
+            np.zeros((0, len(self.rules)), dtype=bool)
+        regimes = features["regime"].astype(object).to_numpy()
+        eligible = np.zeros_like(condition)
+        for regime, mask in self._regime_mask.items():
+            eligible[regimes == regime.value] = mask
+        fired = condition & eligible
+        fired_weight = fired @ self.weight
+        eligible_weight = eligible @ self.weight
+        with np.errstate(invalid="ignore", divide="ignore"):
+            bias = np.where(fired_weight > 0, (fired @ (self.bias * self.weight)) / fired_weight, 0.0)
+            confidence = np.where(eligible_weight > 0, fired_weight / eligible_weight, 0.0)
+        direction = np.sign(bias).astype(int)
+        proposal = np.full(len(features), Proposal.NEUTRAL.value, dtype=object)
+        active = confidence >= threshold
+        proposal[active & (direction > 0)] = Proposal.PROPOSE_LONG.value
+        proposal[active & (direction < 0)] = Proposal.PROPOSE_SHORT.value
+        return RuleEvaluation(features.index, self.names, self.bias, self.weight, fired, bias, confidence, direction,
+                              proposal)
+
+    def evaluate_latest(self, window: pd.DataFrame, threshold: float) -> RuleEvaluation:
+        """The live form: the same evaluation on the last ``lookback + 1`` rows; its last row is the bar."""
+        return self.evaluate(window.iloc[-(self.lookback + 1):], threshold)
+
+    def check_columns(self, available: Iterable[str]) -> None:
+        available = set(available)
+        if "regime" not in available:
+            raise ConditionError("rules need a 'regime' column beside the features (autobot_lib.pipeline.features)")
+        for rule in self.rules:
+            try:
+                rule.compiled.check_columns(available)
+            except ConditionError as exc:
+                raise ConditionError(f"rule {rule.name}: {exc}") from None

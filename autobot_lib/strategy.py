@@ -1,0 +1,81 @@
+"""One strategy interface for the pipeline: AUTOBOT's weighted rules, or the Donchian/ATR breakout.
+
+A strategy turns the feature frame (see :func:`autobot_lib.pipeline.build_features`) into a
+:class:`~autobot_lib.rules.rule.RuleEvaluation`: per bar, which rules fired, bias, confidence and the
+proposal. ``evaluate`` runs over a whole history (backtest); ``evaluate_latest`` runs the same code on
+the last ``lookback + 1`` rows (live). What happens next (gate, vetoes, sizing, exits) is the
+pipeline's, the same for every strategy, except that a strategy says whether the ADX gate applies.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from autobot_lib.model import Proposal
+from autobot_lib.rules.defaults import DEFAULT_RULES
+from autobot_lib.rules.rule import RuleEvaluation, RuleSet
+
+
+class Strategy(Protocol):
+    name: str
+    lookback: int
+    uses_adx_gate: bool
+
+    def evaluate(self, features: pd.DataFrame) -> RuleEvaluation: ...
+
+    def evaluate_latest(self, window: pd.DataFrame) -> RuleEvaluation: ...
+
+
+class RuleStrategy:
+    """AUTOBOT: a rule set, aggregated and held against ACTIVATION_THRESHOLD."""
+
+    name = "autobot"
+    uses_adx_gate = True
+
+    def __init__(self, rules: RuleSet = DEFAULT_RULES, threshold: float = 0.7):
+        if not 0 < threshold <= 1:
+            raise ValueError(f"activation threshold must be in (0, 1], got {threshold!r}")
+        self.rules, self.threshold = rules, threshold
+        self.lookback = rules.lookback
+
+    def evaluate(self, features: pd.DataFrame) -> RuleEvaluation:
+        return self.rules.evaluate(features, self.threshold)
+
+    def evaluate_latest(self, window: pd.DataFrame) -> RuleEvaluation:
+        return self.rules.evaluate_latest(window, self.threshold)
+
+
+class DonchianStrategy:
+    """The Donchian/ATR bot: long when the close breaks above the channel of the previous N bars, short
+    below it; full conviction when it fires, no ADX gate."""
+
+    name = "donchian"
+    uses_adx_gate = False
+    lookback = 0
+
+    def __init__(self, channel_len: int = 20):
+        self.channel_len = channel_len
+        self.upper, self.lower = f"dc_upper_{channel_len}", f"dc_lower_{channel_len}"
+        self.names = (f"DONCHIAN_{channel_len}_BREAKOUT_LONG", f"DONCHIAN_{channel_len}_BREAKOUT_SHORT")
+
+    def evaluate(self, features: pd.DataFrame) -> RuleEvaluation:
+        missing = {self.upper, self.lower, "close"} - set(features.columns)
+        if missing:
+            raise KeyError(f"the Donchian strategy needs feature columns {sorted(missing)}: include channel "
+                           f"{self.channel_len} in FeatureSpec.donchian")
+        close = features["close"].to_numpy(dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            up = close > features[self.upper].to_numpy(dtype=np.float64)
+            down = close < features[self.lower].to_numpy(dtype=np.float64)
+        bias = up.astype(float) - down.astype(float)
+        direction = np.sign(bias).astype(int)
+        proposal = np.where(direction > 0, Proposal.PROPOSE_LONG.value,
+                            np.where(direction < 0, Proposal.PROPOSE_SHORT.value, Proposal.NEUTRAL.value)).astype(object)
+        return RuleEvaluation(features.index, self.names, np.array([1.0, -1.0]), np.array([1.0, 1.0]),
+                              np.column_stack([up, down]), bias, (up | down).astype(float), direction, proposal)
+
+    def evaluate_latest(self, window: pd.DataFrame) -> RuleEvaluation:
+        return self.evaluate(window.iloc[-1:])
