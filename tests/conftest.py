@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import sys
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +17,7 @@ from autobot_lib.data import load_funding, load_ohlcv
 from autobot_lib.exchange.venue import MarketBook, VenueServer
 
 REPO = Path(__file__).resolve().parents[1]
+AUTOBOT = shutil.which("autobot", path=str(Path(sys.executable).parent)) or "autobot"  # this environment's command
 
 
 def data_dir() -> Path:

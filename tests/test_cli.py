@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -12,9 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import REPO, data_dir, free_port, real
-
-AUTOBOT = shutil.which("autobot", path=str(Path(sys.executable).parent)) or "autobot"
+from conftest import AUTOBOT, REPO, data_dir, free_port, real
 
 
 def run(*args: str, cwd: Path = REPO, ok: bool = True) -> subprocess.CompletedProcess:

@@ -23,7 +23,7 @@ import ccxt
 import pandas as pd
 from tqdm.auto import tqdm
 
-from autobot_lib.data.frame import FUNDING_COLUMN, OHLCV_COLUMNS, split_symbol, timeframe_seconds
+from autobot_lib.data.frame import FUNDING_COLUMN, OHLCV_COLUMNS, split_symbol, timeframe_seconds, to_utc
 from autobot_lib.data.io import load_funding, load_ohlcv, save_frame
 
 Market = Literal["usdm", "spot"]
@@ -84,8 +84,7 @@ def _ms(when: str | pd.Timestamp | int | None) -> int | None:
         return None
     if isinstance(when, int):
         return when
-    ts = pd.Timestamp(when)
-    return int((ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).value // 10**6)
+    return int(to_utc(when).value // 10**6)
 
 
 def _call(exchange: ccxt.Exchange, fn: Callable, what: str, first: bool, retry: RetryPolicy = RetryPolicy()):

@@ -72,3 +72,9 @@ def label(frame: pd.DataFrame | pd.Series, title: str) -> str:
 def empty_ohlcv() -> pd.DataFrame:
     index = pd.DatetimeIndex([], tz="UTC", name="timestamp")
     return pd.DataFrame({c: pd.Series(dtype="float64") for c in OHLCV_COLUMNS}, index=index)
+
+
+def to_utc(when) -> pd.Timestamp:
+    """A date, string or timestamp as a UTC timestamp (naive values are taken as UTC)."""
+    ts = pd.Timestamp(when)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")

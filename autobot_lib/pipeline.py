@@ -1,0 +1,244 @@
+"""The one decision path: features -> regime -> strategy signal -> ADX gate -> vetoes -> size -> intents.
+
+Pure: values in, values out; no I/O, no clock, no settings object inside :func:`decide`. The backtester
+and the live engine both call :func:`decide` once per closed bar and symbol; what differs between them
+is only where the bars come from and who fills the intents.
+
+- :func:`build_features` turns OHLCV bars into the feature frame every strategy reads (indicators,
+  ``regime``, ``regime_age``, ``adx_prev``).
+- a strategy (:mod:`autobot_lib.strategy`) turns it into signals, over a whole history or the latest bar;
+- :func:`decide` takes one bar's signal and the account and returns the order intents and the journal
+  record: first the open position is managed (stops, targets, trailing, pyramiding), then, when flat,
+  an entry passes the gate, the vetoes and sizing or is stopped with a reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from autobot_lib.config import Settings
+from autobot_lib.data.frame import OHLCV_COLUMNS, infer_timeframe, timeframe_delta, to_utc
+from autobot_lib.indicators import FeatureSpec, compute_features
+from autobot_lib.journal import JournalRecord, record
+from autobot_lib.model import (
+    Account, Bar, IntentKind, MarketFilters, OrderIntent, Position, Proposal, Side, Signal,
+)
+from autobot_lib.regime import RegimeParams, detect_regimes
+from autobot_lib.risk.exits import PositionStep, initial_stop, manage_position, take_profit_price
+from autobot_lib.risk.gate import entry_gate
+from autobot_lib.risk.params import RiskParams, risk_params
+from autobot_lib.risk.sizing import Size, round_down, round_price, size_position
+from autobot_lib.risk.vetoes import order_vetoes, pre_trade_vetoes
+from autobot_lib.rules.rule import RuleSet
+from autobot_lib.strategy import DonchianStrategy, RuleStrategy, Strategy
+
+CONTEXT_COLUMNS = ("atr", "adx", "adx_prev", "regime", "regime_age")
+
+
+# --- from settings -------------------------------------------------------------------------------
+
+def feature_spec(settings: Settings) -> FeatureSpec:
+    s = settings
+    channels = {20, 10, s.donchian.channel_len, s.donchian.exit_channel_len}
+    return FeatureSpec(
+        rsi=s.RSI_PERIOD, ema=tuple(sorted({s.EMA_SHORT, s.EMA_LONG, s.EMA_TREND, s.EMA_MAJOR})),
+        macd=(s.MACD_FAST, s.MACD_SLOW, s.MACD_SIGNAL), bb=(s.BB_PERIOD, s.BB_STD),
+        atr=s.donchian.atr_len if s.STRATEGY == "donchian" else s.ATR_PERIOD, adx=s.ADX_PERIOD,
+        donchian=tuple(sorted(channels, reverse=True)), volume_sma=s.VOLUME_SMA_PERIOD,
+    )
+
+
+def regime_params(settings: Settings) -> RegimeParams:
+    return RegimeParams(adx_range=settings.REGIME_ADX_RANGE, ema_period=settings.EMA_LONG,
+                        adx_period=settings.ADX_PERIOD, rsi_period=settings.RSI_PERIOD)
+
+
+def strategy_for(settings: Settings, rules: RuleSet | None = None) -> Strategy:
+    if settings.STRATEGY == "donchian":
+        return DonchianStrategy(settings.donchian.channel_len)
+    return RuleStrategy(rules, settings.ACTIVATION_THRESHOLD) if rules else RuleStrategy(threshold=settings.ACTIVATION_THRESHOLD)
+
+
+# --- features ------------------------------------------------------------------------------------
+
+def build_features(bars: pd.DataFrame, spec: FeatureSpec = FeatureSpec(),
+                   params: RegimeParams = RegimeParams()) -> pd.DataFrame:
+    """OHLCV plus every feature column, ``regime`` (None while warming up), ``regime_age`` (bars in the
+    current regime, 1 on the bar it began) and ``adx_prev``."""
+    indicators = compute_features(bars, spec)
+    frame = pd.concat([bars[list(OHLCV_COLUMNS)], indicators], axis=1)
+    regimes = detect_regimes(bars, params, features=indicators).astype(object)
+    frame["regime"] = regimes.where(regimes.notna(), None)
+    known = regimes.notna().to_numpy()
+    labels = regimes.to_numpy()
+    starts = np.ones(len(frame), dtype=bool)
+    starts[1:] = labels[1:] != labels[:-1]
+    run_id = np.cumsum(starts)
+    position_in_run = np.arange(len(frame)) - np.flatnonzero(starts)[run_id - 1] + 1
+    frame["regime_age"] = np.where(known, position_in_run, 0)
+    frame["adx_prev"] = frame["adx"].shift(1)
+    return frame
+
+
+# --- the decision ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Context:
+    """What the pipeline knows about one closed bar of one symbol besides the signal."""
+
+    bar: Bar                          # its timestamp is the bar's open time
+    decided_at: pd.Timestamp          # when the bar closed and the decision is taken
+    atr: float
+    adx: float
+    adx_prev: float
+    regime: str | None
+    regime_age: int
+    filters: MarketFilters = MarketFilters()
+    correlations: Mapping[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, timestamp: pd.Timestamp, row: Mapping, bar_length: pd.Timedelta,
+                 filters: MarketFilters = MarketFilters(), correlations: Mapping[str, float] | None = None) -> Context:
+        regime = row["regime"]
+        return cls(Bar(timestamp, float(row["open"]), float(row["high"]), float(row["low"]), float(row["close"]),
+                       float(row["volume"])), timestamp + bar_length, float(row["atr"]), float(row["adx"]),
+                   float(row["adx_prev"]), regime if isinstance(regime, str) else None, int(row["regime_age"]),
+                   filters, correlations or {})
+
+
+@dataclass(frozen=True)
+class Decision:
+    record: JournalRecord
+    intents: tuple[OrderIntent, ...]
+    step: PositionStep | None = None        # what happened to a position held into this bar
+
+
+def _position_dict(p: Position | None) -> dict | None:
+    if p is None:
+        return None
+    return {"side": p.side.value, "qty": p.qty, "entry_price": p.entry_price, "stop": p.stop,
+            "take_profit": p.take_profit, "bars_held": p.bars_held, "be_promoted": p.be_promoted,
+            "pyramid_steps": p.pyramid_steps, "ladder_steps": p.ladder_steps}
+
+
+def _position_intents(symbol: str, pos: Position, step: PositionStep, filters: MarketFilters) -> list[OrderIntent]:
+    intents = []
+    for fill in step.exits:
+        kind = IntentKind.EXIT if step.position is None and fill is step.exits[-1] else IntentKind.PARTIAL_EXIT
+        intents.append(OrderIntent(symbol, kind, pos.side, round_down(fill.qty, filters.step_size), fill.price,
+                                   reduce_only=True, reason=fill.reason.value))
+    for add in step.adds:
+        intents.append(OrderIntent(symbol, IntentKind.ADD, pos.side, round_down(add.qty, filters.step_size), add.price,
+                                   reason=f"pyramid_level_{add.level}"))
+    if step.position is not None and (step.stop_moved or step.adds):
+        new = step.position
+        intents.append(OrderIntent(symbol, IntentKind.STOP, pos.side, round_down(new.qty, filters.step_size),
+                                   new.stop, stop_price=round_price(new.stop, filters), reduce_only=True,
+                                   reason="break_even" if new.be_promoted and not pos.be_promoted else "trail"))
+    return intents
+
+
+def decide(symbol: str, ctx: Context, signal: Signal, account: Account, params: RiskParams,
+           strategy: str = "autobot") -> Decision:
+    """The decision for one closed bar of one symbol."""
+    bar = ctx.bar
+    position = account.position(symbol)
+    intents: list[OrderIntent] = []
+    gate: tuple = ()
+    vetoes: tuple = ()
+    size: Size | None = None
+    step: PositionStep | None = None
+
+    if position is not None:
+        step = manage_position(position, bar, ctx.atr, ctx.regime, params)
+        intents = _position_intents(symbol, position, step, ctx.filters)
+        outcome = "in_position"
+    elif ctx.atr != ctx.atr or (params.use_adx_gate and ctx.regime is None):
+        outcome = "warmup"
+    elif signal.direction == 0:
+        outcome = "neutral"
+    elif signal.proposal is Proposal.NEUTRAL:
+        outcome = "below_threshold"
+    else:
+        side = signal.proposal.side
+        gate = entry_gate(side, ctx.adx, ctx.adx_prev, ctx.regime, ctx.regime_age, params)
+        if gate:
+            outcome = f"gate:{gate[0].value}"
+        else:
+            vetoes = pre_trade_vetoes(symbol, account, ctx.decided_at, params, ctx.correlations)
+            if not vetoes:
+                size = size_position(account.equity, bar.close, ctx.atr, params, ctx.filters)
+                if size.ok:
+                    vetoes = order_vetoes(size, bar.close, account, params)
+            if vetoes:
+                outcome = f"veto:{vetoes[0].value}"
+            elif not size.ok:
+                outcome = f"size:{size.reason.value}"
+            else:
+                intents.append(_entry_intent(symbol, side, bar.close, ctx, size, params, signal))
+                outcome = "order"
+
+    rec = record(
+        timestamp=bar.timestamp.isoformat(), symbol=symbol, strategy=strategy, outcome=outcome, close=bar.close,
+        regime=ctx.regime, regime_age=ctx.regime_age, bias=signal.bias, confidence=signal.confidence,
+        direction=signal.direction, proposal=signal.proposal.value,
+        rules_hit=[{"rule": n, "bias": b, "weight": w} for n, b, w in signal.rules_hit],
+        features={**signal.features, "atr": ctx.atr, "adx": ctx.adx, "adx_prev": ctx.adx_prev},
+        gate=[g.value for g in gate], vetoes=[v.value for v in vetoes],
+        size=None if size is None else {"qty": str(size.qty), "notional": size.notional, "risk": size.risk_amount,
+                                        "stop_distance": size.stop_distance, "capped_by": size.capped_by,
+                                        "reason": size.reason.value if size.reason else None},
+        intents=[i.to_dict() for i in intents],
+        position=_position_dict(step.position if step else None),
+        exits=[{"reason": e.reason.value, "qty": e.qty, "price": e.price} for e in (step.exits if step else ())],
+    )
+    return Decision(rec, tuple(intents), step)
+
+
+def _entry_intent(symbol: str, side: Side, price: float, ctx: Context, size: Size, params: RiskParams,
+                  signal: Signal) -> OrderIntent:
+    stop = initial_stop(side, price, ctx.atr, params.stop_atr_k)
+    target = take_profit_price(side, price, size.stop_distance, params.take_profit_r)
+    rules = ",".join(name for name, _, _ in signal.rules_hit)
+    return OrderIntent(symbol, IntentKind.ENTRY, side, size.qty, price, stop_price=round_price(stop, ctx.filters),
+                       take_profit=None if target is None else round_price(target, ctx.filters), reason=rules)
+
+
+def open_position(intent: OrderIntent, fill_price: float, atr: float, opened_at: pd.Timestamp,
+                  params: RiskParams) -> Position:
+    """The position an ENTRY intent becomes once filled at ``fill_price`` (stop distance kept in price)."""
+    distance = atr * params.stop_atr_k
+    side = intent.side
+    qty = float(intent.qty)
+    return Position(intent.symbol, side, qty, fill_price, fill_price - side.sign * distance,
+                    take_profit_price(side, fill_price, distance, params.take_profit_r), distance, atr, opened_at, qty)
+
+
+# --- a whole history, flat ---------------------------------------------------------------------------
+
+def journal_history(bars: pd.DataFrame, symbol: str, settings: Settings, *, equity: float = 10_000.0,
+                    filters: MarketFilters = MarketFilters(), rules: RuleSet | None = None,
+                    start: pd.Timestamp | str | None = None) -> list[JournalRecord]:
+    """One record per bar from ``start``, every bar decided from a flat account of ``equity``: what the
+    pipeline would do on each bar (the backtester adds positions and fills)."""
+    features = build_features(bars, feature_spec(settings), regime_params(settings))
+    strategy = strategy_for(settings, rules)
+    evaluation = strategy.evaluate(features)
+    params = risk_params(settings)
+    account = Account(equity, equity, equity, equity)
+    recorded = sorted(strategy.rules.columns) if isinstance(strategy, RuleStrategy) else [strategy.upper,
+                                                                                          strategy.lower, "close"]
+    first = 0 if start is None else int(features.index.searchsorted(to_utc(start)))
+    bar_length = timeframe_delta(bars.attrs.get("timeframe") or infer_timeframe(bars.index))
+    values = features[recorded].to_numpy(dtype=np.float64)
+    rows = features[list(OHLCV_COLUMNS) + list(CONTEXT_COLUMNS)].to_dict("records")
+    out = []
+    for i in range(first, len(features)):
+        ctx = Context.from_row(features.index[i], rows[i], bar_length, filters)
+        signal = evaluation.signal(i, dict(zip(recorded, values[i].tolist())))
+        out.append(decide(symbol, ctx, signal, account, params, strategy.name).record)
+    return out
