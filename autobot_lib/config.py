@@ -96,6 +96,7 @@ class DonchianSettings(BaseModel):
     position_cap: PositionCap = PositionCap()
     channel_len: int = Field(20, ge=2, le=500)        # the Donchian breakout channel (Turtle: 20)
     exit_channel_len: int = Field(10, ge=2, le=500)   # and its exit channel (Turtle: 10)
+    use_exit_channel: bool = False                    # exit on the exit channel (a plain Turtle 20/10)
 
     @field_validator("pyramid_levels")
     @classmethod

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -46,10 +46,13 @@ class JournalRecord:
     exits: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {name: getattr(self, name) for name in _FIELDS}  # shallow: records are built fresh, not shared
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False, default=str)
+
+
+_FIELDS = tuple(JournalRecord.__dataclass_fields__)
 
 
 def _clean(value: Any) -> Any:
@@ -80,7 +83,7 @@ def read_journal(path: str | Path) -> pd.DataFrame:
 def journal_frame(records: Iterable[JournalRecord | dict[str, Any]]) -> pd.DataFrame:
     rows = [r.to_dict() if isinstance(r, JournalRecord) else r for r in records]
     frame = pd.DataFrame(rows, columns=list(JournalRecord.__dataclass_fields__))
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True).dt.as_unit("ns")
     return frame
 
 

@@ -57,8 +57,10 @@ class ExitReason(StrEnum):
     TAKE_PROFIT = "take_profit"
     TP_LADDER = "tp_ladder"
     REGIME_CHANGE = "regime_change"
+    EXIT_CHANNEL = "exit_channel"
     MAX_HOLDING_TIME = "max_holding_time"
     MANUAL_CLOSE = "manual_close"
+    LIQUIDATION = "liquidation"
 
 
 @dataclass(frozen=True)

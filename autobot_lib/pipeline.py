@@ -99,15 +99,18 @@ class Context:
     regime_age: int
     filters: MarketFilters = MarketFilters()
     correlations: Mapping[str, float] = field(default_factory=dict)
+    exit_channel: tuple[float, float] | None = None   # (upper, lower) of the exit channel, when one is used
 
     @classmethod
     def from_row(cls, timestamp: pd.Timestamp, row: Mapping, bar_length: pd.Timedelta,
-                 filters: MarketFilters = MarketFilters(), correlations: Mapping[str, float] | None = None) -> Context:
+                 filters: MarketFilters = MarketFilters(), correlations: Mapping[str, float] | None = None,
+                 exit_channel: int = 0) -> Context:
         regime = row["regime"]
+        channel = (float(row[f"dc_upper_{exit_channel}"]), float(row[f"dc_lower_{exit_channel}"])) if exit_channel else None
         return cls(Bar(timestamp, float(row["open"]), float(row["high"]), float(row["low"]), float(row["close"]),
                        float(row["volume"])), timestamp + bar_length, float(row["atr"]), float(row["adx"]),
                    float(row["adx_prev"]), regime if isinstance(regime, str) else None, int(row["regime_age"]),
-                   filters, correlations or {})
+                   filters, correlations or {}, channel)
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,8 @@ def _position_dict(p: Position | None) -> dict | None:
             "pyramid_steps": p.pyramid_steps, "ladder_steps": p.ladder_steps}
 
 
-def _position_intents(symbol: str, pos: Position, step: PositionStep, filters: MarketFilters) -> list[OrderIntent]:
+def _position_intents(symbol: str, pos: Position, step: PositionStep, filters: MarketFilters,
+                      close: float) -> list[OrderIntent]:
     intents = []
     for fill in step.exits:
         kind = IntentKind.EXIT if step.position is None and fill is step.exits[-1] else IntentKind.PARTIAL_EXIT
@@ -134,7 +138,11 @@ def _position_intents(symbol: str, pos: Position, step: PositionStep, filters: M
     for add in step.adds:
         intents.append(OrderIntent(symbol, IntentKind.ADD, pos.side, round_down(add.qty, filters.step_size), add.price,
                                    reason=f"pyramid_level_{add.level}"))
-    if step.position is not None and (step.stop_moved or step.adds):
+    if step.close_reason is not None:
+        intents.append(OrderIntent(symbol, IntentKind.EXIT, pos.side, round_down(step.position.qty, filters.step_size),
+                                   close, reduce_only=True,
+                                   reason=step.close_reason.value))
+    elif step.position is not None and (step.stop_moved or step.adds):
         new = step.position
         intents.append(OrderIntent(symbol, IntentKind.STOP, pos.side, round_down(new.qty, filters.step_size),
                                    new.stop, stop_price=round_price(new.stop, filters), reduce_only=True,
@@ -154,8 +162,8 @@ def decide(symbol: str, ctx: Context, signal: Signal, account: Account, params: 
     step: PositionStep | None = None
 
     if position is not None:
-        step = manage_position(position, bar, ctx.atr, ctx.regime, params)
-        intents = _position_intents(symbol, position, step, ctx.filters)
+        step = manage_position(position, bar, ctx.atr, ctx.regime, params, ctx.exit_channel)
+        intents = _position_intents(symbol, position, step, ctx.filters, bar.close)
         outcome = "in_position"
     elif ctx.atr != ctx.atr or (params.use_adx_gate and ctx.regime is None):
         outcome = "warmup"
@@ -194,7 +202,9 @@ def decide(symbol: str, ctx: Context, signal: Signal, account: Account, params: 
                                         "reason": size.reason.value if size.reason else None},
         intents=[i.to_dict() for i in intents],
         position=_position_dict(step.position if step else None),
-        exits=[{"reason": e.reason.value, "qty": e.qty, "price": e.price} for e in (step.exits if step else ())],
+        exits=[{"reason": e.reason.value, "qty": e.qty, "price": e.price} for e in (step.exits if step else ())]
+        + ([{"reason": step.close_reason.value, "qty": step.position.qty, "price": None}]
+           if step and step.close_reason else []),
     )
     return Decision(rec, tuple(intents), step)
 
@@ -235,10 +245,10 @@ def journal_history(bars: pd.DataFrame, symbol: str, settings: Settings, *, equi
     first = 0 if start is None else int(features.index.searchsorted(to_utc(start)))
     bar_length = timeframe_delta(bars.attrs.get("timeframe") or infer_timeframe(bars.index))
     values = features[recorded].to_numpy(dtype=np.float64)
-    rows = features[list(OHLCV_COLUMNS) + list(CONTEXT_COLUMNS)].to_dict("records")
+    rows = features.to_dict("records")
     out = []
     for i in range(first, len(features)):
-        ctx = Context.from_row(features.index[i], rows[i], bar_length, filters)
+        ctx = Context.from_row(features.index[i], rows[i], bar_length, filters, exit_channel=params.exit_channel)
         signal = evaluation.signal(i, dict(zip(recorded, values[i].tolist())))
         out.append(decide(symbol, ctx, signal, account, params, strategy.name).record)
     return out

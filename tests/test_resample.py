@@ -67,3 +67,14 @@ def test_outage_inside_the_data():
 def test_bad_targets_are_refused(target):
     with pytest.raises(ValueError):
         resample_ohlcv(real("binance_usdm_BTCUSDT_1h.csv.gz").iloc[:100], target)
+
+
+def test_microsecond_indexes_are_read_right():
+    from autobot_lib.data import infer_timeframe
+
+    index = pd.date_range("2024-01-01", periods=10, freq="4h", tz="UTC", unit="us")
+    assert infer_timeframe(index) == "4h"
+    frame = real("binance_usdm_BTCUSDT_1h.csv.gz").iloc[:48]
+    frame.index = frame.index.as_unit("us")
+    frame.attrs = {}
+    assert len(resample_ohlcv(frame, "4h")) == len(resample_ohlcv(real("binance_usdm_BTCUSDT_1h.csv.gz").iloc[:48], "4h"))

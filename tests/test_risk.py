@@ -143,12 +143,13 @@ def bar(o, h, l, c):
     (LONG, bar(101, 107, 100, 105), "BULL_TREND", P, ExitReason.TAKE_PROFIT, 106.0),
     (LONG, bar(107, 108, 106, 107), "BULL_TREND", P, ExitReason.TAKE_PROFIT, 107.0),    # gapped over: the open
     (LONG, bar(100, 107, 96, 101), "BULL_TREND", P, ExitReason.STOP_LOSS, 97.0),        # both: the stop (pessimistic)
-    (LONG, bar(100, 101, 99, 100), "BEAR_TREND", P, ExitReason.REGIME_CHANGE, 100.0),
+    (LONG, bar(100, 101, 99, 100), "BEAR_TREND", P, ExitReason.REGIME_CHANGE, "next open"),
     (LONG, bar(100, 101, 99, 100), "RANGE", P, None, None),                             # RANGE is not against
     (SHORT, bar(101, 103.5, 99, 102), "BEAR_TREND", P, ExitReason.STOP_LOSS, 103.0),
     (SHORT, bar(99, 100, 93, 95), "BEAR_TREND", P, ExitReason.TAKE_PROFIT, 94.0),
-    (SHORT, bar(100, 101, 99, 100), "BULL_TREND", P, ExitReason.REGIME_CHANGE, 100.0),
-    (replace(LONG, bars_held=167), bar(100, 101, 99, 100), "BULL_TREND", P, ExitReason.MAX_HOLDING_TIME, 100.0),
+    (SHORT, bar(100, 101, 99, 100), "BULL_TREND", P, ExitReason.REGIME_CHANGE, "next open"),
+    (replace(LONG, bars_held=167), bar(100, 101, 99, 100), "BULL_TREND", P, ExitReason.MAX_HOLDING_TIME,
+     "next open"),
     (replace(LONG, bars_held=500), bar(100, 101, 99, 100), "BULL_TREND", replace(P, max_holding_bars=0), None, None),
     (replace(LONG, stop=100.0, be_promoted=True), bar(100.5, 101, 99.5, 100), "BULL_TREND", P,
      ExitReason.BREAK_EVEN_STOP, 100.0),
@@ -157,7 +158,9 @@ def bar(o, h, l, c):
 def test_exit_table(pos, b, regime, params, reason, price):
     step = manage_position(pos, b, 2.0, regime, params)
     if reason is None:
-        assert step.position is not None and not step.exits
+        assert step.position is not None and not step.exits and step.close_reason is None
+    elif price == "next open":  # decided at the close, sent as a market order, filled at the next open
+        assert step.position is not None and not step.exits and step.close_reason is reason
     else:
         assert step.position is None and [(e.reason, e.price, e.qty) for e in step.exits] == [(reason, price, 1.0)]
 
@@ -210,3 +213,14 @@ def test_return_correlations_on_real_closes():
     r = closes.iloc[-501:].pct_change().iloc[1:]
     assert corr["ETHUSDT"] == pytest.approx(float(r["BTCUSDT"].corr(r["ETHUSDT"])))
     assert 0.5 < corr["ETHUSDT"] < 1.0 and set(corr) == {"ETHUSDT", "SOLUSDT"}
+
+
+def test_exit_channel_turtle_20_10():
+    p = replace(P, take_profit_r=None, max_holding_bars=0)
+    inside = manage_position(LONG, bar(100, 101, 99, 100), 2.0, "BULL_TREND", p, exit_channel=(104.0, 98.5))
+    assert inside.close_reason is None
+    broke = manage_position(LONG, bar(100, 101, 97.5, 98.0), 2.0, "BULL_TREND", replace(p, stop_atr_k=100),
+                            exit_channel=(104.0, 98.5))
+    assert broke.close_reason is ExitReason.EXIT_CHANNEL     # close 98 < the 10-bar low 98.5
+    short = manage_position(SHORT, bar(100, 102.5, 99, 102), 2.0, "BEAR_TREND", p, exit_channel=(101.0, 95.0))
+    assert short.close_reason is ExitReason.EXIT_CHANNEL

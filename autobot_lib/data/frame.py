@@ -56,7 +56,7 @@ def infer_timeframe(index: pd.DatetimeIndex) -> str:
     """The most common spacing between consecutive bars (gaps do not fool it)."""
     if len(index) < 2:
         raise ValueError("cannot infer a timeframe from fewer than 2 bars: pass timeframe= explicitly")
-    diffs = np.diff(index.asi8) // 10**9
+    diffs = np.diff(index.as_unit("ns").asi8) // 10**9
     diffs = diffs[diffs > 0]
     if len(diffs) == 0:
         raise ValueError("cannot infer a timeframe: all timestamps are equal")

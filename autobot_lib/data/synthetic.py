@@ -93,7 +93,7 @@ def _generate(bars: int, timeframe: str, seed: int, start, start_price: float, s
     volume = base_volume * np.exp(rng.normal(0.0, 0.3, size=bars)) * (1.0 + 2.0 * np.abs(shocks))
 
     index = pd.date_range(pd.Timestamp(start, tz="UTC"), periods=bars, freq=pd.Timedelta(seconds=step),
-                          name="timestamp")
+                          name="timestamp").as_unit("ns")
     frame = pd.DataFrame({"open": open_, "high": high, "low": low, "close": close, "volume": volume}, index=index)
     frame.attrs.update({"symbol": symbol, "timeframe": timeframe, "market": "synthetic",
                         "source": f"synthetic market, seed {seed}", "synthetic": True})

@@ -6,8 +6,9 @@ On each closed bar, with the stop and take profit that were live during it:
 2. otherwise take profit (or the next levels of the take-profit ladder) when the high (low) reaches it.
    When a bar could have hit both the stop and the target, the stop wins: the pessimistic, documented
    rule, because a bar's path inside it is unknown;
-3. otherwise the position is closed at the close on a regime change against it, or after the maximum
-   holding time;
+3. otherwise a market exit is requested (filled at the next bar's open, like any market order) on a
+   regime change against the position, a close through the exit channel (Turtle: the 10-bar low for a
+   long), or after the maximum holding time;
 4. otherwise, for the next bar: break-even promotion once price has gone BREAK_EVEN_R in favour, the
    ATR trailing stop (it only ever tightens), and pyramiding at the configured levels, each add raising
    the stop to the add price minus the stop distance.
@@ -60,10 +61,11 @@ class AddFill:
 
 @dataclass(frozen=True)
 class PositionStep:
-    position: Position | None           # None once fully closed
-    exits: tuple[ExitFill, ...] = ()
+    position: Position | None           # None once fully closed inside the bar
+    exits: tuple[ExitFill, ...] = ()    # filled inside the bar (stops, targets)
     adds: tuple[AddFill, ...] = ()
     stop_moved: bool = False
+    close_reason: ExitReason | None = None   # a market exit to send now (filled at the next open)
 
 
 def _stop_reason(pos: Position) -> ExitReason:
@@ -73,7 +75,9 @@ def _stop_reason(pos: Position) -> ExitReason:
     return ExitReason.STOP_LOSS if abs(pos.stop - initial) < 1e-12 * max(1.0, initial) else ExitReason.TRAILING_STOP
 
 
-def manage_position(pos: Position, bar: Bar, atr: float, regime: str | None, params: RiskParams) -> PositionStep:
+def manage_position(pos: Position, bar: Bar, atr: float, regime: str | None, params: RiskParams,
+                    exit_channel: tuple[float, float] | None = None) -> PositionStep:
+    """One bar of a held position. ``exit_channel`` is (upper, lower) of the exit channel before this bar."""
     side, sign = pos.side, pos.side.sign
     favourable = bar.high if side is Side.LONG else bar.low
     adverse = bar.low if side is Side.LONG else bar.high
@@ -102,13 +106,19 @@ def manage_position(pos: Position, bar: Bar, atr: float, regime: str | None, par
         fill = max(bar.open, pos.take_profit) if side is Side.LONG else min(bar.open, pos.take_profit)
         return PositionStep(None, (ExitFill(ExitReason.TAKE_PROFIT, qty, fill),))
 
-    # 3. regime turned against the position, or held too long: out at the close
-    against = Regime.BEAR_TREND.value if side is Side.LONG else Regime.BULL_TREND.value
-    if params.exit_on_regime_change and regime == against:
-        return PositionStep(None, (*exits, ExitFill(ExitReason.REGIME_CHANGE, qty, bar.close)))
+    # 3. regime turned against the position, the exit channel broke, or held too long: a market exit
     bars_held = pos.bars_held + 1
-    if params.max_holding_bars and bars_held >= params.max_holding_bars:
-        return PositionStep(None, (*exits, ExitFill(ExitReason.MAX_HOLDING_TIME, qty, bar.close)))
+    against = Regime.BEAR_TREND.value if side is Side.LONG else Regime.BULL_TREND.value
+    close_reason = None
+    if params.exit_on_regime_change and regime == against:
+        close_reason = ExitReason.REGIME_CHANGE
+    elif exit_channel is not None and sign * (bar.close - (exit_channel[1] if side is Side.LONG else exit_channel[0])) < 0:
+        close_reason = ExitReason.EXIT_CHANNEL
+    elif params.max_holding_bars and bars_held >= params.max_holding_bars:
+        close_reason = ExitReason.MAX_HOLDING_TIME
+    if close_reason is not None:
+        return PositionStep(pos.with_(qty=qty, bars_held=bars_held, ladder_steps=ladder_steps), tuple(exits),
+                            close_reason=close_reason)
 
     # 4. manage for the next bar: break-even, trailing, pyramiding
     stop = pos.stop

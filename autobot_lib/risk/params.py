@@ -22,6 +22,7 @@ class RiskParams:
     break_even_r: float = 1.0                     # 0: off
     max_holding_bars: int = 168                   # 0: off
     exit_on_regime_change: bool = True
+    exit_channel: int = 0                         # exit on a close through this channel (0: off)
     pyramiding: bool = False
     pyramid_levels: tuple[tuple[float, float], ...] = ((2.0, 0.3), (3.0, 0.2))
     leverage: int = 10
@@ -65,6 +66,7 @@ def risk_params(settings: Settings) -> RiskParams:
             trail_atr_k=d.atr_trail_k, pyramiding=d.enable_pyramiding, pyramid_levels=tuple(d.pyramid_levels),
             leverage=d.leverage, daily_loss_limit=d.daily_loss_limit, position_cap=d.position_cap,
             funding_avoid_min=d.funding_avoid_min, activation_threshold=1.0, use_adx_gate=False,
+            exit_channel=d.exit_channel_len if d.use_exit_channel else 0,
         )
     return RiskParams(
         **shared, risk_per_trade=s.RISK_PER_TRADE, stop_atr_k=s.STOP_ATR_MULTIPLIER,

@@ -94,7 +94,7 @@ class MarketBook:
     def klines(self, symbol: str, timeframe: str, start_ms: int | None, end_ms: int | None, limit: int) -> list[list]:
         frame = self.frame(symbol, timeframe)
         step_ms = timeframe_seconds(timeframe) * 1000
-        opens = frame.index.asi8 // 10**6
+        opens = frame.index.as_unit("ns").asi8 // 10**6
         now = self.clock_ms()
         last_open = min(now, end_ms) if end_ms is not None else now
         hi = int(np.searchsorted(opens, last_open, side="right"))
@@ -112,7 +112,7 @@ class MarketBook:
         frame = self.funding.get(symbol)
         if frame is None:
             return []
-        times = frame.index.asi8 // 10**6
+        times = frame.index.as_unit("ns").asi8 // 10**6
         end = min(self.clock_ms(), end_ms) if end_ms is not None else self.clock_ms()
         hi = int(np.searchsorted(times, end, side="right"))
         lo = int(np.searchsorted(times, start_ms, side="left")) if start_ms is not None else max(0, hi - limit)

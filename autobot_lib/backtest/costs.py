@@ -1,0 +1,48 @@
+"""The costs of trading USD-M perpetuals: fees, slippage, funding, liquidation (isolated margin).
+
+Defaults are Binance USD-M's regular tier: maker 0.02 %, taker 0.05 %, liquidation clearance fee
+1.25 % (exchangeInfo ``liquidationFee``), maintenance margin 0.4 % (BTCUSDT's first bracket).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from autobot_lib.model import Side
+
+
+@dataclass(frozen=True)
+class CostModel:
+    taker_fee: float = 0.0005
+    maker_fee: float = 0.0002
+    slippage_bps: float = 1.0               # every market / stop-market fill, against the trader
+    slippage_atr: float = 0.0               # plus this fraction of ATR (volatility-scaled slippage)
+    tp_as_maker: bool = False               # take profits as resting limit orders: maker fee, no slippage
+    liquidation_fee: float = 0.0125
+    maintenance_margin_rate: float = 0.004
+
+    def __post_init__(self) -> None:
+        for name in ("taker_fee", "maker_fee", "slippage_bps", "slippage_atr", "liquidation_fee",
+                     "maintenance_margin_rate"):
+            value = getattr(self, name)
+            if not 0 <= value < (1000 if name == "slippage_bps" else 1):
+                raise ValueError(f"{name} must be >= 0 (and a fraction below 1), got {value!r}")
+
+    def slipped(self, side: Side, price: float, atr: float, opening: bool) -> float:
+        """The fill price of a market order: worse by the slippage, in the direction of the trade."""
+        slip = price * self.slippage_bps / 10_000 + (self.slippage_atr * atr if atr == atr else 0.0)
+        direction = side.sign if opening else -side.sign      # buying pays up, selling receives less
+        return price + direction * slip
+
+
+def liquidation_price(side: Side, entry: float, leverage: int, maintenance_margin_rate: float) -> float:
+    """Binance's isolated-margin liquidation price for one position (first bracket, no maintenance amount):
+    long  entry x (1 - 1/leverage) / (1 - mmr);  short  entry x (1 + 1/leverage) / (1 + mmr)."""
+    if side is Side.LONG:
+        return entry * (1 - 1 / leverage) / (1 - maintenance_margin_rate)
+    return entry * (1 + 1 / leverage) / (1 + maintenance_margin_rate)
+
+
+def funding_payment(side: Side, qty: float, mark_price: float, rate: float) -> float:
+    """What the position pays (positive) or receives (negative) at one settlement: longs pay a positive rate."""
+    return side.sign * qty * mark_price * rate

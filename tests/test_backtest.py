@@ -1,0 +1,139 @@
+"""The event-driven backtester: hand-checked fills and costs, accounting identities, fast == reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autobot_lib.backtest import CostModel, liquidation_price, run_backtest
+from autobot_lib.config import load_settings
+from autobot_lib.model import Side
+from autobot_lib.regime import Regime
+from autobot_lib.rules import Category, Rule, RuleSet
+from conftest import real, real_funding
+
+FREE = CostModel(taker_fee=0.0, maker_fee=0.0, slippage_bps=0.0)
+
+
+def _bars(rows: list[tuple[float, float, float, float]], start: str = "2025-01-01") -> pd.DataFrame:
+    index = pd.date_range(start, periods=len(rows), freq="1h", tz="UTC", name="timestamp")
+    frame = pd.DataFrame(rows, columns=["open", "high", "low", "close"], index=index).assign(volume=1.0)
+    frame.attrs.update(symbol="TESTUSDT", timeframe="1h")
+    return frame
+
+
+def _scripted(n_warm: int, script: list[tuple[float, float, float, float]], trigger_at: int):
+    """Flat warm-up bars (ATR settles at 2), then the script; one rule fires on bar ``trigger_at`` only."""
+    warm = [(100.0, 101.0, 99.0, 100.0)] * n_warm
+    frame = _bars(warm + script)
+    marker = np.zeros(len(frame))
+    marker[n_warm + trigger_at] = 1.0
+    frame["volume"] = 1.0 + marker          # the rule reads the volume spike as its trigger
+    rules = RuleSet([Rule("GO_LONG", Category.CUSTOM, "volume > 1.5", 1.0, 1.0, frozenset(Regime))])
+    settings = load_settings(env_file=None, ACTIVATION_THRESHOLD=0.5, ADX_CHOP_FILTER=False, BLOCK_RANGE_ENTRIES=False,
+                             TREND_STABLE_BARS=1, MAX_POSITION_VALUE_RATIO=5.0, RISK_PER_TRADE=0.01,
+                             EXIT_ON_REGIME_CHANGE=False, BREAK_EVEN_R=0, TRAIL_ATR_MULTIPLIER=20, MAX_DRAWDOWN=1.0)
+    return frame, rules, settings
+
+
+def test_entry_fills_at_next_open_and_the_stop_inside_a_bar():
+    # ATR 2 -> stop distance 3 (1.5 ATR), target 6 (2R); risk 1 % of 10,000 = 100 -> 33.333 units
+    frame, rules, settings = _scripted(60, [(100, 101, 99, 100),     # signal bar (close 100)
+                                            (100.5, 101, 99.8, 100),  # entry fills at this open: 100.5
+                                            (100, 100, 97.0, 98)],    # low 97 < stop 97.5: stopped at 97.5
+                                       trigger_at=0)
+    result = run_backtest(frame, settings, rules=rules, costs=FREE)
+    (trade,) = result.trades.itertuples()
+    assert trade.entry_time == frame.index[61] and trade.entry_price == 100.5
+    assert trade.exit_price == 97.5 and trade.exit_reason == "stop_loss"
+    assert trade.qty == pytest.approx(33.333, abs=1e-3)
+    assert trade.pnl == pytest.approx(-3.0 * 33.333, abs=1e-2) and trade.r_multiple == pytest.approx(-1.0, abs=1e-3)
+    assert result.final_equity == pytest.approx(10_000 + trade.pnl)
+
+
+def test_pessimistic_rule_when_stop_and_target_share_a_bar():
+    frame, rules, settings = _scripted(60, [(100, 101, 99, 100), (100, 100.5, 99.5, 100),
+                                            (100, 107, 96, 101)], trigger_at=0)   # both 97 and 106 reached
+    trade = run_backtest(frame, settings, rules=rules, costs=FREE).trades.iloc[0]
+    assert trade.exit_reason == "stop_loss" and trade.exit_price == 97.0
+
+
+def test_fees_and_slippage():
+    frame, rules, settings = _scripted(60, [(100, 101, 99, 100), (100, 100.5, 99.5, 100),
+                                            (100, 106.5, 99.5, 106)], trigger_at=0)
+    costs = CostModel(taker_fee=0.0005, slippage_bps=10)
+    trade = run_backtest(frame, settings, rules=rules, costs=costs).trades.iloc[0]
+    entry = 100 * 1.001                       # bought 10 bps above the open
+    target = entry + 2 * 3.0                  # 2R from the fill
+    exit_ = target * (1 - 0.001)              # the take-profit market order slips too
+    qty = trade.qty
+    assert trade.entry_price == pytest.approx(entry) and trade.exit_price == pytest.approx(exit_)
+    assert trade.fees == pytest.approx(qty * (entry + exit_) * 0.0005)
+    assert trade.pnl == pytest.approx(qty * (exit_ - entry) - trade.fees)
+    maker = run_backtest(frame, settings, rules=rules, costs=CostModel(tp_as_maker=True, slippage_bps=10)).trades.iloc[0]
+    assert maker.exit_price == pytest.approx(target) and maker.exit_reason == "take_profit"
+
+
+def test_liquidation_before_a_stop_that_cannot_protect():
+    # 10x isolated long at 100.5: liquidation 100.5 x 0.9 / 0.996 = 90.81; a gap to 85 blows through the
+    # stop (97.5), and the open below the liquidation price means the exchange liquidates
+    frame, rules, settings = _scripted(60, [(100, 101, 99, 100), (100.5, 101, 100, 100.5),
+                                            (85, 86, 84, 85)], trigger_at=0)
+    trade = run_backtest(frame, settings, rules=rules, costs=FREE).trades.iloc[0]
+    liq = liquidation_price(Side.LONG, 100.5, 10, 0.004)
+    assert trade.exit_reason == "liquidation" and trade.exit_price == pytest.approx(liq)
+    assert trade.fees == pytest.approx(trade.qty * liq * 0.0125)
+
+
+def test_accounting_identity_and_funding_recomputed_independently():
+    bars = real("binance_usdm_ETHUSDT_1h.csv.gz").iloc[-8000:]
+    funding = real_funding("binance_usdm_ETHUSDT_funding.csv.gz")
+    settings = load_settings(env_file=None, ACTIVATION_THRESHOLD=0.4, MAX_DRAWDOWN=1.0)
+    result = run_backtest({"ETHUSDT": bars}, settings, funding={"ETHUSDT": funding})
+    trades = result.trades
+    assert len(trades) > 50
+    assert result.final_equity == pytest.approx(10_000 + trades["pnl"].sum(), rel=1e-12)
+    opens = bars["open"]
+    for t in trades.itertuples():
+        events = funding[(funding.index > t.entry_time) & (funding.index <= t.exit_time)]
+        if t.exit_reason != "end_of_data":
+            events = events[events.index < t.exit_time + pd.Timedelta("1h")]
+        sign = 1 if t.side == "LONG" else -1
+        expected = sum(sign * t.qty * opens.loc[ts] * r for ts, r in events["funding_rate"].items())
+        partial = t.exit_reason in ("tp_ladder",)
+        if not partial:
+            assert t.funding == pytest.approx(expected, rel=1e-9, abs=1e-9), t
+    assert (result.equity["drawdown"] >= 0).all() and result.equity["drawdown"].max() < 1
+
+
+@pytest.mark.parametrize("overrides", [dict(ACTIVATION_THRESHOLD=0.45),
+                                        dict(STRATEGY="donchian", MAX_DRAWDOWN=1.0,
+                                             donchian={"use_exit_channel": True})])
+def test_fast_path_equals_calling_decide_on_every_bar(overrides):
+    bars = real("binance_usdm_BTCUSDT_1h.csv.gz").iloc[-6000:]
+    settings = load_settings(env_file=None, **overrides)
+    fast = run_backtest(bars, settings)
+    slow = run_backtest(bars, settings, reference=True)
+    pd.testing.assert_frame_equal(fast.trades, slow.trades)
+    pd.testing.assert_frame_equal(fast.equity, slow.equity)
+    core = ["timestamp", "outcome", "proposal", "bias", "confidence", "direction", "regime"]
+    pd.testing.assert_frame_equal(fast.journal[core], slow.journal[core])
+    decided = fast.journal["rules_hit"].notna()
+    for column in ("gate", "vetoes", "size", "intents", "exits"):
+        assert fast.journal.loc[decided, column].tolist() == slow.journal.loc[decided, column].tolist()
+    assert len(fast.trades) > 20
+
+
+def test_two_symbols_share_one_account():
+    bars = {s: real(f"binance_usdm_{s}_1h.csv.gz").iloc[-5000:] for s in ("BTCUSDT", "ETHUSDT")}
+    settings = load_settings(env_file=None, ACTIVATION_THRESHOLD=0.4, MAX_POSITIONS=2, MAX_DRAWDOWN=1.0)
+    result = run_backtest(bars, settings)
+    assert set(result.trades["symbol"]) == {"BTCUSDT", "ETHUSDT"}
+    assert result.final_equity == pytest.approx(10_000 + result.trades["pnl"].sum(), rel=1e-12)
+    overlapping = result.trades.sort_values("entry_time")
+    both = any((a.exit_time > b.entry_time) and a.symbol != b.symbol
+               for a, b in zip(overlapping.itertuples(), overlapping.iloc[1:].itertuples()))
+    assert both  # at some point both were held at once, on one balance
+    one = run_backtest(bars, load_settings(env_file=None, ACTIVATION_THRESHOLD=0.4, MAX_POSITIONS=1, MAX_DRAWDOWN=1.0))
+    assert (one.journal["outcome"] == "veto:max_positions").sum() > 0
