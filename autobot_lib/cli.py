@@ -91,6 +91,25 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--journal", metavar="JSONL", help="also write every decision record here")
     _add_market(explain)
 
+    backtest = sub.add_parser("backtest", help="backtest a strategy on one or more symbols, with a report",
+                              description="Run the event-driven USD-M backtester (the live decision path) over a "
+                                          "period, print the metrics and the funnel, and write an HTML report, the "
+                                          "trade log (CSV), the equity curve and an Excel summary.")
+    backtest.add_argument("--symbols", nargs="+", required=True, help="e.g. BTCUSDT ETHUSDT (one shared account)")
+    backtest.add_argument("--data", nargs="*", default=[], help="OHLCV files, matched to symbols by name "
+                                                                "(default: the cache)")
+    backtest.add_argument("--funding", nargs="*", default=[], help="funding-rate files, matched by name")
+    backtest.add_argument("--from", dest="start", help="first bar, a UTC date (default: the start of the data)")
+    backtest.add_argument("--to", dest="end", help="last bar, a UTC date (default: the end of the data)")
+    backtest.add_argument("-t", "--timeframe", default="1h", help="(default: %(default)s)")
+    backtest.add_argument("-f", "--params", help="a params YAML (see params/default.yaml)")
+    backtest.add_argument("--strategy", choices=["autobot", "donchian"], help="override STRATEGY")
+    backtest.add_argument("--equity", type=float, default=10_000.0, help="(default: %(default)s)")
+    backtest.add_argument("--taker-fee", type=float, default=0.0005, help="(default: %(default)s)")
+    backtest.add_argument("--slippage-bps", type=float, default=1.0, help="(default: %(default)s)")
+    backtest.add_argument("--out", default="reports/backtest", help="report folder (default: %(default)s)")
+    _add_market(backtest)
+
     venue = sub.add_parser("venue", help="serve a local Binance-compatible venue from data files",
                            description="Serve Binance USD-M and spot market-data endpoints on 127.0.0.1 from "
                                        "files named like binance_usdm_BTCUSDT_1h.csv.gz (funding files too).")
@@ -208,6 +227,51 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backtest(args: argparse.Namespace) -> int:
+    from autobot_lib.backtest import CostModel, run_backtest
+    from autobot_lib.backtest.report import generate_report, write_backtest_report
+    from autobot_lib.config import load_rules, load_settings
+    from autobot_lib.data import describe_path, load_funding
+    from autobot_lib.data.frame import to_utc
+    from autobot_lib.journal import funnel
+
+    settings = load_settings(args.params, **({"STRATEGY": args.strategy} if args.strategy else {}))
+    files = {describe_path(p).get("symbol"): p for p in args.data}
+    bars, funding = {}, {}
+    for symbol in args.symbols:
+        args.source = files.get(symbol.upper(), symbol)
+        frame = _load_for_show(args)
+        start = to_utc(args.start) if args.start else frame.index[0]
+        end = to_utc(args.end) if args.end else frame.index[-1]
+        window = frame.loc[start:end]
+        if not len(window):
+            raise ValueError(f"no {symbol} bars between {start:%Y-%m-%d} and {end:%Y-%m-%d}")
+        window.attrs.update(frame.attrs)
+        bars[symbol.upper()] = window
+    for path in args.funding:
+        symbol = describe_path(path).get("symbol")
+        if symbol in bars:
+            funding[symbol] = load_funding(path)
+    costs = CostModel(taker_fee=args.taker_fee, slippage_bps=args.slippage_bps)
+    result = run_backtest(bars, settings, equity=args.equity, costs=costs, funding=funding,
+                          rules=load_rules(args.params))
+    m = generate_report(result.trades, result.equity["equity"], args.equity).iloc[0]
+    first = next(iter(bars.values()))
+    print(f"{', '.join(bars)} {first.index[0]:%Y-%m-%d} .. {first.index[-1]:%Y-%m-%d}, strategy {settings.STRATEGY}, "
+          f"funding {'real rates' if funding else 'not charged (no --funding file)'}")
+    print(f"trades {m['trades']:.0f}  win rate {m['win_rate']:.1%}  payoff {m['payoff_ratio']:.2f}  "
+          f"profit factor {m['profit_factor']:.2f}  expectancy {m['expectancy']:.2f}")
+    print(f"equity {args.equity:,.0f} -> {m['final_equity']:,.0f} ({m['total_return']:+.1%})  max drawdown "
+          f"{m['max_drawdown']:.1%}  Sharpe {m['sharpe_annualised']:.2f} (annualised)  Sortino "
+          f"{m['sortino_annualised']:.2f}  mean R {m['mean_r']:.2f}  fees {m['fees']:,.0f}  funding {m['funding']:,.0f}")
+    f = funnel(result.journal)
+    print(f"funnel: {f.bars} bars, {sum(f.proposed.values())} proposed, {sum(f.gate.values())} gated, "
+          f"{sum(f.vetoes.values())} vetoed, {f.orders} orders")
+    for kind, path in write_backtest_report(result, bars, args.out).items():
+        print(f"{kind}: {path}")
+    return 0
+
+
 def _venue(args: argparse.Namespace) -> int:
     from autobot_lib.data import describe_path, load_funding, load_ohlcv
     from autobot_lib.exchange.venue import MarketBook, VenueServer
@@ -230,7 +294,8 @@ def _venue(args: argparse.Namespace) -> int:
 
 
 _HANDLERS = {("data", "fetch"): _fetch, ("data", "validate"): _validate, ("data", "show"): _show,
-             ("demo", None): _demo, ("venue", None): _venue, ("explain", None): _explain}
+             ("demo", None): _demo, ("venue", None): _venue, ("explain", None): _explain,
+             ("backtest", None): _backtest}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,7 +38,8 @@ from autobot_lib.rules.rule import RuleSet
 END_OF_DATA = "end_of_data"
 _DAY_NS = 86_400 * 10**9
 _NEUTRAL = Proposal.NEUTRAL.value
-TRADE_COLUMNS = ["symbol", "side", "entry_time", "entry_price", "exit_time", "exit_price", "qty", "notional", "fees",
+TRADE_COLUMNS = ["symbol", "side", "entry_time", "entry_price", "initial_stop", "exit_time", "exit_price", "qty",
+                 "notional", "fees",
                  "funding", "pnl", "r_multiple", "mae_r", "mfe_r", "bars_held", "exit_reason", "entry_rules",
                  "entry_regime"]
 
@@ -175,6 +176,7 @@ class _Engine:
         pnl = h.realized - h.fees - h.funding
         self.trades.append({
             "symbol": name, "side": pos.side.value, "entry_time": h.entry_time, "entry_price": pos.first_entry_price,
+            "initial_stop": pos.first_entry_price - pos.side.sign * pos.risk_per_unit,
             "exit_time": t, "exit_price": h.exit_value / h.exit_qty, "qty": h.max_qty,
             "notional": h.max_qty * pos.first_entry_price, "fees": h.fees, "funding": h.funding, "pnl": pnl,
             "r_multiple": pnl / risk if risk else np.nan,
@@ -310,14 +312,17 @@ def run_backtest(bars: Mapping[str, pd.DataFrame] | pd.DataFrame, settings: Sett
     timeline = symbols[0].features.index
     for sym in symbols[1:]:
         timeline = timeline.union(sym.features.index)
-    positions = [timeline.get_indexer(sym.features.index) for sym in symbols]
     marks = np.empty((len(timeline), 4))
-    for u in range(len(timeline)):
-        for sym, where in zip(symbols, positions):
-            if sym.cursor < len(where) and where[sym.cursor] == u:
-                engine.bar(sym, sym.cursor)
-                sym.cursor += 1
-        marks[u] = engine.mark()
+    if len(symbols) == 1 and not reference:
+        _run_single(engine, symbols[0], marks)
+    else:
+        positions = [timeline.get_indexer(sym.features.index) for sym in symbols]
+        for u in range(len(timeline)):
+            for sym, where in zip(symbols, positions):
+                if sym.cursor < len(where) and where[sym.cursor] == u:
+                    engine.bar(sym, sym.cursor)
+                    sym.cursor += 1
+            marks[u] = engine.mark()
     for sym in symbols:  # close what is still open at the last close, so every trade is complete
         if sym.name in engine.held:
             engine._exit(sym, engine.held[sym.name].position.qty, sym.last_close, END_OF_DATA, sym.features.index[-1])
@@ -327,6 +332,29 @@ def run_backtest(bars: Mapping[str, pd.DataFrame] | pd.DataFrame, settings: Sett
     curve["unrealized"] = curve["equity"] - curve["balance"]
     trades = pd.DataFrame(engine.trades, columns=TRADE_COLUMNS)
     return BacktestResult(trades, curve, _journal(symbols, engine, params), equity, settings, costs)
+
+
+def _run_single(engine: _Engine, sym: _Symbol, marks: np.ndarray) -> None:
+    """One symbol: while flat with nothing pending, jump to the next bar whose signal is not NEUTRAL.
+    Nothing happens on the bars in between (equity, peak and margin stay put), so their marks are one
+    slice; the bars that are processed are processed exactly as in the general loop."""
+    n = len(sym.t_ns)
+    active = np.flatnonzero(sym.proposal != _NEUTRAL)
+    i = 0
+    while i < n:
+        if not engine.held and not sym.pending:
+            k = int(np.searchsorted(active, i))
+            j = int(active[k]) if k < len(active) else n
+            if j > i:
+                marks[i:j] = engine.mark()
+                sym.last_close = sym.c[j - 1]
+                i = j
+                continue
+        sym.cursor = i
+        engine.bar(sym, i)
+        marks[i] = engine.mark()
+        i += 1
+    sym.cursor = n
 
 
 def _journal(symbols: list[_Symbol], engine: _Engine, params: RiskParams) -> pd.DataFrame:

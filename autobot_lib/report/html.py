@@ -41,7 +41,7 @@ def write_html_page(path: str | Path, title: str, sections: Sequence[Section], *
                                       config={"displaylogo": False, "responsive": True}))
             plotly_included = True
         elif isinstance(body, pd.DataFrame):
-            parts.append(body.to_html(float_format=lambda v: f"{v:,.4g}", na_rep="", border=0))
+            parts.append(body.to_html(float_format=lambda v: f"{v:,.6g}", na_rep="", border=0))
         else:
             parts.append(f"<pre>{html.escape(str(body))}</pre>")
     page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
