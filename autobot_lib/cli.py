@@ -110,6 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--out", default="reports/backtest", help="report folder (default: %(default)s)")
     _add_market(backtest)
 
+    baseline = sub.add_parser("baseline", help="write (or check) the golden regression baseline",
+                              description="Regenerate the golden baseline: decisions, stops, reasons and metrics "
+                                          "of fixed runs on fixed real data. With --check, compare instead and exit "
+                                          "1 on any difference.")
+    baseline.add_argument("--data-dir", default="../shared/data/ohlcv", help="real data (default: %(default)s)")
+    baseline.add_argument("--output", default="tests/golden/baseline.json", help="(default: %(default)s)")
+    baseline.add_argument("--check", action="store_true", help="compare with --output instead of writing it")
+
     venue = sub.add_parser("venue", help="serve a local Binance-compatible venue from data files",
                            description="Serve Binance USD-M and spot market-data endpoints on 127.0.0.1 from "
                                        "files named like binance_usdm_BTCUSDT_1h.csv.gz (funding files too).")
@@ -272,6 +280,24 @@ def _backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _baseline(args: argparse.Namespace) -> int:
+    import json
+
+    from autobot_lib.backtest import golden
+
+    fresh = golden.generate(args.data_dir)
+    if args.check:
+        problems = golden.compare(json.loads(Path(args.output).read_text()), fresh)
+        for line in problems:
+            print(line)
+        print("baseline holds" if not problems else f"{len(problems)} difference(s)")
+        return 1 if problems else 0
+    path = golden.write(fresh, args.output)
+    counts = ", ".join(f"{name} {len(run['decisions'])} decisions" for name, run in fresh["runs"].items())
+    print(f"baseline: {path} ({counts})")
+    return 0
+
+
 def _venue(args: argparse.Namespace) -> int:
     from autobot_lib.data import describe_path, load_funding, load_ohlcv
     from autobot_lib.exchange.venue import MarketBook, VenueServer
@@ -295,7 +321,7 @@ def _venue(args: argparse.Namespace) -> int:
 
 _HANDLERS = {("data", "fetch"): _fetch, ("data", "validate"): _validate, ("data", "show"): _show,
              ("demo", None): _demo, ("venue", None): _venue, ("explain", None): _explain,
-             ("backtest", None): _backtest}
+             ("backtest", None): _backtest, ("baseline", None): _baseline}
 
 
 def main(argv: list[str] | None = None) -> int:

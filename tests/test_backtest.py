@@ -137,3 +137,19 @@ def test_two_symbols_share_one_account():
     assert both  # at some point both were held at once, on one balance
     one = run_backtest(bars, load_settings(env_file=None, ACTIVATION_THRESHOLD=0.4, MAX_POSITIONS=1, MAX_DRAWDOWN=1.0))
     assert (one.journal["outcome"] == "veto:max_positions").sum() > 0
+
+
+@pytest.mark.parametrize("overrides", [dict(ACTIVATION_THRESHOLD=0.45, MAX_DRAWDOWN=1.0),
+                                        dict(STRATEGY="donchian", MAX_DRAWDOWN=1.0)])
+def test_no_look_ahead(overrides):
+    """Every decision up to bar t is the same when every bar after t is removed."""
+    bars = real("binance_usdm_BTCUSDT_1h.csv.gz").iloc[-5000:]
+    settings = load_settings(env_file=None, **overrides)
+    full = run_backtest(bars, settings)
+    core = ["timestamp", "outcome", "proposal", "bias", "confidence", "regime", "gate", "vetoes", "size", "intents"]
+    for t in np.random.default_rng(5).integers(300, len(bars) - 1, size=6):
+        part = run_backtest(bars.iloc[: t + 1], settings)
+        pd.testing.assert_frame_equal(part.journal[core], full.journal[core].iloc[: t + 1])
+        pd.testing.assert_frame_equal(part.equity.iloc[:t], full.equity.iloc[:t])
+        closed = full.trades[full.trades["exit_time"] < bars.index[t]]
+        pd.testing.assert_frame_equal(part.trades.iloc[: len(closed)], closed)
