@@ -15,6 +15,22 @@ from autobot_lib import __version__
 EPILOG = "Run 'autobot COMMAND --help' for the options of a command."
 
 
+def _add_research(p: argparse.ArgumentParser, out: str) -> None:
+    p.add_argument("--symbols", nargs="+", required=True, help="e.g. BTCUSDT ETHUSDT (one shared account)")
+    p.add_argument("--data", nargs="*", default=[], help="OHLCV files, matched to symbols by name (default: the cache)")
+    p.add_argument("--funding", nargs="*", default=[], help="funding-rate files, matched by name")
+    p.add_argument("--from", dest="start", help="first bar, a UTC date (default: the start of the data)")
+    p.add_argument("--to", dest="end", help="last bar, a UTC date (default: the end of the data)")
+    p.add_argument("-t", "--timeframe", default="1h", help="(default: %(default)s)")
+    p.add_argument("-f", "--params", help="a params YAML (see params/default.yaml)")
+    p.add_argument("--strategy", choices=["autobot", "donchian"], help="override STRATEGY")
+    p.add_argument("--equity", type=float, default=10_000.0, help="(default: %(default)s)")
+    p.add_argument("--taker-fee", type=float, default=0.0005, help="(default: %(default)s)")
+    p.add_argument("--slippage-bps", type=float, default=1.0, help="(default: %(default)s)")
+    p.add_argument("--out", default=out, help="report folder (default: %(default)s)")
+    _add_market(p)
+
+
 def _add_market(p: argparse.ArgumentParser) -> None:
     p.add_argument("--market", choices=["usdm", "spot"], default="usdm",
                    help="Binance USD-M perpetual futures (default) or spot")
@@ -95,20 +111,34 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Run the event-driven USD-M backtester (the live decision path) over a "
                                           "period, print the metrics and the funnel, and write an HTML report, the "
                                           "trade log (CSV), the equity curve and an Excel summary.")
-    backtest.add_argument("--symbols", nargs="+", required=True, help="e.g. BTCUSDT ETHUSDT (one shared account)")
-    backtest.add_argument("--data", nargs="*", default=[], help="OHLCV files, matched to symbols by name "
-                                                                "(default: the cache)")
-    backtest.add_argument("--funding", nargs="*", default=[], help="funding-rate files, matched by name")
-    backtest.add_argument("--from", dest="start", help="first bar, a UTC date (default: the start of the data)")
-    backtest.add_argument("--to", dest="end", help="last bar, a UTC date (default: the end of the data)")
-    backtest.add_argument("-t", "--timeframe", default="1h", help="(default: %(default)s)")
-    backtest.add_argument("-f", "--params", help="a params YAML (see params/default.yaml)")
-    backtest.add_argument("--strategy", choices=["autobot", "donchian"], help="override STRATEGY")
-    backtest.add_argument("--equity", type=float, default=10_000.0, help="(default: %(default)s)")
-    backtest.add_argument("--taker-fee", type=float, default=0.0005, help="(default: %(default)s)")
-    backtest.add_argument("--slippage-bps", type=float, default=1.0, help="(default: %(default)s)")
-    backtest.add_argument("--out", default="reports/backtest", help="report folder (default: %(default)s)")
-    _add_market(backtest)
+    _add_research(backtest, "reports/backtest")
+
+    sweep = sub.add_parser("sweep", help="Donchian parameter grid on the vectorbt fast path, with heatmaps",
+                           description="Sweep Donchian (entry, exit) channel lengths across symbols in one "
+                                       "vectorbt call per symbol, on Dask; print the best and write a CSV and "
+                                       "heatmaps.")
+    _add_research(sweep, "reports/sweep")
+    sweep.add_argument("--entries", nargs="+", type=int, default=[10, 20, 30, 40, 55], help="entry channel lengths")
+    sweep.add_argument("--exits", nargs="+", type=int, default=[5, 10, 15, 20], help="exit channel lengths")
+    sweep.add_argument("--metric", default="sharpe", help="rank and heatmap by (default: %(default)s)")
+    sweep.add_argument("--scheduler", help="a Dask scheduler address tcp://host:port, or 'sync' (default: a "
+                                           "local cluster)")
+
+    walk = sub.add_parser("walkforward", help="walk-forward: tune on each train window, trade the next out of sample",
+                          description="Rolling (or anchored) walk-forward over the event-driven engine: every "
+                                      "grid combination is backtested on each train window (on Dask), the best "
+                                      "by --objective trades the next test window; prints the folds, the "
+                                      "stitched out-of-sample result and parameter stability.")
+    _add_research(walk, "reports/walkforward")
+    walk.add_argument("--grid", nargs="+", required=True, metavar="KEY=V1,V2",
+                      help="settings to tune, e.g. ACTIVATION_THRESHOLD=0.4,0.5 donchian.atr_stop_k=1.2,2")
+    walk.add_argument("--train-bars", type=int, default=4000, help="(default: %(default)s)")
+    walk.add_argument("--test-bars", type=int, default=1000, help="(default: %(default)s)")
+    walk.add_argument("--anchored", action="store_true", help="train windows all start at the first bar")
+    walk.add_argument("--objective", default="sharpe_annualised",
+                      choices=["sharpe_annualised", "total_return", "profit_factor", "expectancy", "sortino_annualised"])
+    walk.add_argument("--scheduler", help="a Dask scheduler address tcp://host:port, or 'sync' (default: a "
+                                          "local cluster)")
 
     baseline = sub.add_parser("baseline", help="write (or check) the golden regression baseline",
                               description="Regenerate the golden baseline: decisions, stops, reasons and metrics "
@@ -235,13 +265,11 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _backtest(args: argparse.Namespace) -> int:
-    from autobot_lib.backtest import CostModel, run_backtest
-    from autobot_lib.backtest.report import generate_report, write_backtest_report
-    from autobot_lib.config import load_rules, load_settings
+def _research_inputs(args: argparse.Namespace):
+    """Settings, {symbol: bars} and {symbol: funding} from the shared research arguments."""
+    from autobot_lib.config import load_settings
     from autobot_lib.data import describe_path, load_funding
     from autobot_lib.data.frame import to_utc
-    from autobot_lib.journal import funnel
 
     settings = load_settings(args.params, **({"STRATEGY": args.strategy} if args.strategy else {}))
     files = {describe_path(p).get("symbol"): p for p in args.data}
@@ -260,6 +288,16 @@ def _backtest(args: argparse.Namespace) -> int:
         symbol = describe_path(path).get("symbol")
         if symbol in bars:
             funding[symbol] = load_funding(path)
+    return settings, bars, funding
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    from autobot_lib.backtest import CostModel, run_backtest
+    from autobot_lib.backtest.report import generate_report, write_backtest_report
+    from autobot_lib.config import load_rules
+    from autobot_lib.journal import funnel
+
+    settings, bars, funding = _research_inputs(args)
     costs = CostModel(taker_fee=args.taker_fee, slippage_bps=args.slippage_bps)
     result = run_backtest(bars, settings, equity=args.equity, costs=costs, funding=funding,
                           rules=load_rules(args.params))
@@ -298,6 +336,80 @@ def _baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from autobot_lib.backtest import CostModel
+    from autobot_lib.backtest.sweep import heatmap, sweep_on_dask
+    from autobot_lib.report import write_html_page
+    from autobot_lib._fs import atomic_path
+
+    _, bars, _ = _research_inputs(args)
+    costs = CostModel(taker_fee=args.taker_fee, slippage_bps=args.slippage_bps)
+    grid = sweep_on_dask(bars, args.entries, args.exits, costs=costs, scheduler=args.scheduler)
+    if args.metric not in grid.columns:
+        raise ValueError(f"--metric must be one of {list(grid.columns[3:])}, got {args.metric!r}")
+    with pd.option_context("display.width", 140, "display.max_columns", 12):
+        print(grid.sort_values(args.metric, ascending=False).head(10).to_string(index=False))
+    out = Path(args.out)
+    with atomic_path(out / "sweep.csv") as tmp:
+        grid.to_csv(tmp, index=False)
+    page = write_html_page(out / "sweep.html", f"Donchian sweep: {', '.join(bars)}",
+                           [("Heatmap", heatmap(grid, args.metric)), ("All combinations", grid.set_index("symbol"))])
+    print(f"csv: {out / 'sweep.csv'}\nhtml: {page}")
+    return 0
+
+
+def _walkforward(args: argparse.Namespace) -> int:
+    import plotly.graph_objects as go
+
+    from autobot_lib.backtest import CostModel
+    from autobot_lib.backtest.walkforward import make_folds, walk_forward
+    from autobot_lib.report import write_html_page
+    from autobot_lib._fs import atomic_path
+
+    settings, bars, _ = _research_inputs(args)
+    grid = {}
+    for item in args.grid:
+        key, _, values = item.partition("=")
+        if not values:
+            raise ValueError(f"--grid takes KEY=V1,V2,..., got {item!r}")
+        grid[key] = [_number(v) for v in values.split(",")]
+    folds = make_folds(next(iter(bars.values())).index, args.train_bars, args.test_bars, anchored=args.anchored)
+    costs = CostModel(taker_fee=args.taker_fee, slippage_bps=args.slippage_bps)
+    result = walk_forward(bars, settings, grid, folds, objective=args.objective, costs=costs,
+                          scheduler=args.scheduler, equity=args.equity)
+    shown = result.folds.drop(columns=["train_start", "train_end"]).copy()
+    shown["test_start"] = shown["test_start"].dt.strftime("%Y-%m-%d")
+    shown["test_end"] = shown["test_end"].dt.strftime("%Y-%m-%d")
+    with pd.option_context("display.width", 160, "display.max_columns", 14, "display.float_format", "{:.4g}".format):
+        print(shown.to_string(index=False))
+        print()
+        print(result.stability.to_string())
+    s = result.summary()
+    print(f"\nout of sample: {s['folds']} folds, {s['oos_trades']} trades, return {s['oos_return']:+.2%}, "
+          f"max drawdown {s['oos_max_drawdown']:.2%}")
+    out = Path(args.out)
+    with atomic_path(out / "walkforward_folds.csv") as tmp:
+        result.folds.to_csv(tmp, index=False)
+    figure = go.Figure(go.Scatter(x=result.oos_equity.index, y=result.oos_equity, name="out-of-sample equity"))
+    for fold in result.folds.itertuples():
+        figure.add_vline(x=fold.test_start, line=dict(width=1, dash="dot", color="#b2bec3"))
+    figure.update_layout(template="plotly_white", height=420, title="stitched out-of-sample equity")
+    page = write_html_page(out / "walkforward.html", f"Walk-forward: {', '.join(bars)}",
+                           [("Out-of-sample equity", figure), ("Folds", result.folds.set_index("fold")),
+                            ("Parameter stability", result.stability)])
+    print(f"csv: {out / 'walkforward_folds.csv'}\nhtml: {page}")
+    return 0
+
+
+def _number(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
 def _venue(args: argparse.Namespace) -> int:
     from autobot_lib.data import describe_path, load_funding, load_ohlcv
     from autobot_lib.exchange.venue import MarketBook, VenueServer
@@ -321,7 +433,8 @@ def _venue(args: argparse.Namespace) -> int:
 
 _HANDLERS = {("data", "fetch"): _fetch, ("data", "validate"): _validate, ("data", "show"): _show,
              ("demo", None): _demo, ("venue", None): _venue, ("explain", None): _explain,
-             ("backtest", None): _backtest, ("baseline", None): _baseline}
+             ("backtest", None): _backtest, ("baseline", None): _baseline, ("sweep", None): _sweep,
+             ("walkforward", None): _walkforward}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -338,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handler(args)
     except (DataValidationError, DataDownloadError, ConfigError, ConditionError, FileNotFoundError, KeyError,
-            ValueError) as exc:
+            ValueError, ConnectionError) as exc:
         print(f"autobot: error: {exc}", file=sys.stderr)
         return 1
 

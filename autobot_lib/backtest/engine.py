@@ -28,7 +28,7 @@ import pandas as pd
 
 from autobot_lib.backtest.costs import CostModel, funding_payment, liquidation_price
 from autobot_lib.config import Settings
-from autobot_lib.data.frame import infer_timeframe, timeframe_delta
+from autobot_lib.data.frame import infer_timeframe, timeframe_delta, to_utc
 from autobot_lib.journal import journal_frame
 from autobot_lib.model import Account, Bar, ExitReason, IntentKind, MarketFilters, OrderIntent, Position, Proposal, Side
 from autobot_lib.pipeline import Context, build_features, decide, feature_spec, open_position, regime_params, strategy_for
@@ -294,8 +294,11 @@ def _prepare(name: str, bars: pd.DataFrame, settings: Settings, rules: RuleSet |
 def run_backtest(bars: Mapping[str, pd.DataFrame] | pd.DataFrame, settings: Settings, *, equity: float = 10_000.0,
                  costs: CostModel = CostModel(), funding: Mapping[str, pd.DataFrame] | None = None,
                  filters: Mapping[str, MarketFilters] | None = None, rules: RuleSet | None = None,
-                 reference: bool = False) -> BacktestResult:
-    """Backtest ``settings.STRATEGY`` over ``bars`` (one frame, or {symbol: frame} on a shared account)."""
+                 reference: bool = False, trade_from: pd.Timestamp | str | None = None) -> BacktestResult:
+    """Backtest ``settings.STRATEGY`` over ``bars`` (one frame, or {symbol: frame} on a shared account).
+
+    ``trade_from``: bars before it only warm the indicators up (out-of-sample windows in walk-forward);
+    the results start there."""
     if isinstance(bars, pd.DataFrame):
         bars = {bars.attrs.get("symbol") or "SYMBOL": bars}
     if not bars:
@@ -312,12 +315,15 @@ def run_backtest(bars: Mapping[str, pd.DataFrame] | pd.DataFrame, settings: Sett
     timeline = symbols[0].features.index
     for sym in symbols[1:]:
         timeline = timeline.union(sym.features.index)
-    marks = np.empty((len(timeline), 4))
+    start = 0 if trade_from is None else int(timeline.searchsorted(to_utc(trade_from)))
+    for sym in symbols:
+        sym.cursor = int(sym.features.index.searchsorted(timeline[start])) if start < len(timeline) else len(sym.t_ns)
+    marks = np.full((len(timeline), 4), np.nan)
     if len(symbols) == 1 and not reference:
-        _run_single(engine, symbols[0], marks)
+        _run_single(engine, symbols[0], marks, symbols[0].cursor)
     else:
         positions = [timeline.get_indexer(sym.features.index) for sym in symbols]
-        for u in range(len(timeline)):
+        for u in range(start, len(timeline)):
             for sym, where in zip(symbols, positions):
                 if sym.cursor < len(where) and where[sym.cursor] == u:
                     engine.bar(sym, sym.cursor)
@@ -328,19 +334,22 @@ def run_backtest(bars: Mapping[str, pd.DataFrame] | pd.DataFrame, settings: Sett
             engine._exit(sym, engine.held[sym.name].position.qty, sym.last_close, END_OF_DATA, sym.features.index[-1])
     if len(timeline):
         marks[-1] = engine.mark()
-    curve = pd.DataFrame(marks, index=timeline, columns=["equity", "balance", "margin", "drawdown"])
+    curve = pd.DataFrame(marks[start:], index=timeline[start:], columns=["equity", "balance", "margin", "drawdown"])
     curve["unrealized"] = curve["equity"] - curve["balance"]
     trades = pd.DataFrame(engine.trades, columns=TRADE_COLUMNS)
-    return BacktestResult(trades, curve, _journal(symbols, engine, params), equity, settings, costs)
+    journal = _journal(symbols, engine, params)
+    if start:
+        journal = journal[journal["timestamp"] >= timeline[start]].reset_index(drop=True)
+    return BacktestResult(trades, curve, journal, equity, settings, costs)
 
 
-def _run_single(engine: _Engine, sym: _Symbol, marks: np.ndarray) -> None:
+def _run_single(engine: _Engine, sym: _Symbol, marks: np.ndarray, first: int = 0) -> None:
     """One symbol: while flat with nothing pending, jump to the next bar whose signal is not NEUTRAL.
     Nothing happens on the bars in between (equity, peak and margin stay put), so their marks are one
     slice; the bars that are processed are processed exactly as in the general loop."""
     n = len(sym.t_ns)
     active = np.flatnonzero(sym.proposal != _NEUTRAL)
-    i = 0
+    i = first
     while i < n:
         if not engine.held and not sym.pending:
             k = int(np.searchsorted(active, i))

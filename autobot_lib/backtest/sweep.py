@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import vectorbt as vbt
 
+from autobot_lib.backtest.cluster import run_tasks
 from autobot_lib.backtest.costs import CostModel
 
 
@@ -86,6 +87,39 @@ def sweep_donchian(bars: Mapping[str, pd.DataFrame], entries: Iterable[int] = (1
         stats.insert(0, "symbol", symbol)
         rows.append(stats.reset_index())
     return pd.concat(rows, ignore_index=True)
+
+
+def sweep_on_dask(bars: Mapping[str, pd.DataFrame], entries: Iterable[int], exits: Iterable[int], *,
+                  costs: CostModel = CostModel(), scheduler: str | None = None, progress: bool = True) -> pd.DataFrame:
+    """:func:`sweep_donchian` with one task per symbol on Dask (see :mod:`autobot_lib.backtest.cluster`)."""
+    entries, exits = list(entries), list(exits)
+    parts = run_tasks(_sweep_one, [(symbol, entries, exits, costs) for symbol in bars], shared=dict(bars),
+                      scheduler=scheduler, progress=progress, desc="sweep")
+    return pd.concat(parts, ignore_index=True)
+
+
+def _sweep_one(bars: Mapping[str, pd.DataFrame], symbol: str, entries: list[int], exits: list[int],
+               costs: CostModel) -> pd.DataFrame:
+    return sweep_donchian({symbol: bars[symbol]}, entries, exits, costs=costs)
+
+
+def heatmap(grid: pd.DataFrame, metric: str = "sharpe") -> "go.Figure":
+    """One heatmap per symbol of ``metric`` over (entry, exit)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    symbols = list(dict.fromkeys(grid["symbol"]))
+    fig = make_subplots(rows=1, cols=len(symbols), subplot_titles=symbols)
+    for k, symbol in enumerate(symbols, start=1):
+        table = grid[grid["symbol"] == symbol].pivot(index="exit", columns="entry", values=metric)
+        fig.add_trace(go.Heatmap(z=table.to_numpy(), x=[str(c) for c in table.columns], y=[str(r) for r in table.index],
+                                 coloraxis="coloraxis", text=table.round(2).to_numpy(), texttemplate="%{text}"),
+                      row=1, col=k)
+        fig.update_xaxes(title_text="entry channel", row=1, col=k)
+        fig.update_yaxes(title_text="exit channel", row=1, col=k)
+    fig.update_layout(title=f"{metric} by Donchian (entry, exit)", coloraxis=dict(colorscale="RdYlGn", cmid=0),
+                      template="plotly_white", height=480)
+    return fig
 
 
 def donchian_trades(bars: pd.DataFrame, entry: int = 20, exit: int = 10) -> pd.DataFrame:
