@@ -148,6 +148,18 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument("--output", default="tests/golden/baseline.json", help="(default: %(default)s)")
     baseline.add_argument("--check", action="store_true", help="compare with --output instead of writing it")
 
+    notebook = sub.add_parser("run-notebook", help="run a research notebook headless with papermill",
+                              description="Execute notebooks/NAME with papermill into OUT/<date>/NAME.ipynb and a "
+                                          "standalone NAME.html. Parameters are checked against the notebook's "
+                                          "parameters cell before any kernel starts.")
+    notebook.add_argument("name", help="e.g. 01_explore, explore, 02_backtest")
+    notebook.add_argument("-f", "--params", help="a preset in params/ (its notebook: section, and its settings)")
+    notebook.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
+                          help="one parameter (YAML value: 0.5, [BTCUSDT, ETHUSDT], true); repeatable")
+    notebook.add_argument("--out", default="reports", help="report root (default: %(default)s)")
+    notebook.add_argument("--date", help="the report's date folder (default: today, UTC)")
+    notebook.add_argument("--list", action="store_true", help="list the notebook's parameters and exit")
+
     venue = sub.add_parser("venue", help="serve a local Binance-compatible venue from data files",
                            description="Serve Binance USD-M and spot market-data endpoints on 127.0.0.1 from "
                                        "files named like binance_usdm_BTCUSDT_1h.csv.gz (funding files too).")
@@ -410,6 +422,25 @@ def _number(text: str):
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
+def _run_notebook(args: argparse.Namespace) -> int:
+    from autobot_lib import notebooks
+
+    path = notebooks.notebook_path(args.name)
+    if args.list:
+        for p in notebooks.parameters(path).values():
+            print(f"{p.name:14} {p.type:6} default {p.default:24} {p.help}")
+        return 0
+    params = notebooks.load_preset(args.params) if args.params else {}
+    params.update({key: notebooks.parse_value(value) for key, value in args.parameter})
+    try:
+        paths = notebooks.run_notebook(path.stem, params, out_dir=args.out, date=args.date)
+    except notebooks.NotebookFailed as exc:
+        print(f"autobot: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"notebook: {paths['notebook']}\nhtml: {paths['html']}")
+    return 0
+
+
 def _venue(args: argparse.Namespace) -> int:
     from autobot_lib.data import describe_path, load_funding, load_ohlcv
     from autobot_lib.exchange.venue import MarketBook, VenueServer
@@ -434,7 +465,7 @@ def _venue(args: argparse.Namespace) -> int:
 _HANDLERS = {("data", "fetch"): _fetch, ("data", "validate"): _validate, ("data", "show"): _show,
              ("demo", None): _demo, ("venue", None): _venue, ("explain", None): _explain,
              ("backtest", None): _backtest, ("baseline", None): _baseline, ("sweep", None): _sweep,
-             ("walkforward", None): _walkforward}
+             ("walkforward", None): _walkforward, ("run-notebook", None): _run_notebook}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -445,13 +476,14 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = lambda message, category, *rest, **kw: f"{category.__name__}: {message}\n"
     from autobot_lib.config import ConfigError
     from autobot_lib.data import DataDownloadError, DataValidationError
+    from autobot_lib.notebooks import NotebookError
     from autobot_lib.rules import ConditionError
 
     handler = _HANDLERS[(args.command, getattr(args, "data_command", None))]
     try:
         return handler(args)
     except (DataValidationError, DataDownloadError, ConfigError, ConditionError, FileNotFoundError, KeyError,
-            ValueError, ConnectionError) as exc:
+            ValueError, ConnectionError, NotebookError) as exc:
         print(f"autobot: error: {exc}", file=sys.stderr)
         return 1
 

@@ -17,6 +17,9 @@ from autobot_lib.data import load_funding, load_ohlcv
 from autobot_lib.exchange.venue import MarketBook, VenueServer
 
 REPO = Path(__file__).resolve().parents[1]
+# notebooks run by nbval (and any kernel the tests start) read the real data through this
+os.environ.setdefault("AUTOBOT_DATA_DIR", str(Path(os.environ.get("AUTOBOT_TEST_DATA",
+                                                                   REPO.parent / "shared" / "data" / "ohlcv"))))
 AUTOBOT = shutil.which("autobot", path=str(Path(sys.executable).parent)) or "autobot"  # this environment's command
 
 

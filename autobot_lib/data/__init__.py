@@ -9,7 +9,7 @@ from autobot_lib.data.download import DataDownloadError, RetryPolicy, cache_path
 from autobot_lib.data.frame import (
     FUNDING_COLUMN, OHLCV_COLUMNS, infer_timeframe, label, split_symbol, timeframe_delta, timeframe_seconds,
 )
-from autobot_lib.data.default import default_market
+from autobot_lib.data.default import default_market, funding_data, market_data
 from autobot_lib.data.io import describe_path, inspect_ohlcv, load_funding, load_ohlcv, save_frame, validate_frame
 from autobot_lib.data.quality import (
     DataQualityWarning, DataValidationError, Finding, Gap, Problem, QualityReport, find_gaps,
@@ -22,5 +22,5 @@ __all__ = [
     "describe_path", "QualityReport", "Finding", "Gap", "Problem", "DataValidationError", "DataQualityWarning",
     "find_gaps", "resample_ohlcv", "synthetic_ohlcv", "fetch_ohlcv", "fetch_funding", "make_exchange",
     "cache_path", "DataDownloadError", "RetryPolicy", "timeframe_seconds", "timeframe_delta", "infer_timeframe", "label",
-    "split_symbol", "validate_frame", "default_market",
+    "split_symbol", "validate_frame", "default_market", "market_data", "funding_data",
 ]

@@ -1,0 +1,114 @@
+"""What the research notebooks call: tables, figures and widgets over the library, so that a notebook is
+a list of calls and holds no logic of its own."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import pandas as pd
+
+from autobot_lib.config import Settings
+from autobot_lib.data import Problem, label, validate_frame
+from autobot_lib.pipeline import build_features, feature_spec, regime_params
+from autobot_lib.regime import regime_stats
+from autobot_lib.report import market_figure
+
+
+def quality_table(bars: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per symbol: bars, period, gaps, missing bars, zero-volume bars, errors, source."""
+    rows = {}
+    for symbol, frame in bars.items():
+        r = validate_frame(frame)
+        rows[symbol] = {"bars": r.rows, "first": r.first, "last": r.last, "timeframe": r.timeframe,
+                        "gaps": len(r.gaps), "missing_bars": r.missing_bars,
+                        "zero_volume_bars": r.count(Problem.ZERO_VOLUME),
+                        "errors": len(r.errors), "synthetic": bool(frame.attrs.get("synthetic")),
+                        "source": frame.attrs.get("source", "")}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def features_for(bars: Mapping[str, pd.DataFrame], settings: Settings) -> dict[str, pd.DataFrame]:
+    return {s: build_features(f, feature_spec(settings), regime_params(settings)) for s, f in bars.items()}
+
+
+def regime_table(bars: Mapping[str, pd.DataFrame], features: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Share of time, episodes, mean duration and forward returns by regime, per symbol."""
+    tables = {s: regime_stats(features[s]["regime"].astype("category"), bars[s]["close"]) for s in bars}
+    table = pd.concat(tables, names=["symbol"])
+    table["mean_duration"] = table["mean_duration"].astype(str)
+    return table
+
+
+def chart(symbol: str, bars: Mapping[str, pd.DataFrame], features: Mapping[str, pd.DataFrame], last: int = 1500):
+    frame = bars[symbol]
+    return market_figure(frame, features[symbol], features[symbol]["regime"],
+                         title=label(frame, f"{symbol} {frame.attrs.get('timeframe', '')}: indicators and regimes"),
+                         last=last)
+
+
+def _on_change(controls: dict, draw, hint: str):
+    """Controls and an output that redraws only when a control changes. Nothing is drawn at creation:
+    headless runs (papermill, nbval) stall on a large figure inside a widget, and the charts are already
+    shown by the cells above."""
+    import ipywidgets as w
+    from IPython.display import display
+
+    out = w.Output()
+    with out:
+        print(hint)
+
+    def redraw(_change=None) -> None:
+        out.clear_output(wait=True)
+        with out:
+            draw(**{name: control.value for name, control in controls.items()})
+
+    for control in controls.values():
+        control.observe(redraw, names="value")
+    box = w.VBox([w.HBox(list(controls.values())), out])
+    display(box)
+    return box
+
+
+def market_explorer(bars: Mapping[str, pd.DataFrame], features: Mapping[str, pd.DataFrame]):
+    """A symbol picker and a window slider over :func:`chart` (JupyterLab)."""
+    import ipywidgets as w
+
+    longest = max(len(f) for f in bars.values())
+    controls = {"symbol": w.Dropdown(options=list(bars), description="symbol"),
+                "last": w.IntSlider(value=min(1500, longest), min=100, max=longest, step=100, description="bars",
+                                    continuous_update=False)}
+    return _on_change(controls, lambda symbol, last: chart(symbol, bars, features, last).show(),
+                      "Pick a symbol or move the slider to draw its chart.")
+
+
+def backtest_explorer(bars: Mapping[str, pd.DataFrame], settings: Settings):
+    """Sliders for the activation threshold and the stop multiple; each change reruns the backtest and shows
+    its headline metrics and equity (JupyterLab)."""
+    import ipywidgets as w
+    from IPython.display import display
+
+    from autobot_lib.backtest import run_backtest
+    from autobot_lib.backtest.report import equity_figure, generate_report
+    from autobot_lib.config import load_settings
+
+    def run(threshold: float, stop_k: float) -> None:
+        values = settings.model_dump()
+        values.update(ACTIVATION_THRESHOLD=threshold, STOP_ATR_MULTIPLIER=stop_k)
+        result = run_backtest(dict(bars), load_settings(env_file=None, config_json=None, **values))
+        display(generate_report(result.trades, result.equity["equity"], result.initial_equity)[
+            ["trades", "win_rate", "profit_factor", "total_return", "max_drawdown", "sharpe_annualised"]])
+        equity_figure(result).show()
+
+    controls = {"threshold": w.FloatSlider(value=settings.ACTIVATION_THRESHOLD, min=0.1, max=1.0, step=0.05,
+                                           description="threshold", continuous_update=False),
+                "stop_k": w.FloatSlider(value=settings.STOP_ATR_MULTIPLIER, min=0.5, max=5.0, step=0.25,
+                                        description="stop ATR", continuous_update=False)}
+    return _on_change(controls, run, "Move a slider to rerun the backtest with those settings.")
+
+
+def journal_excerpt(journal: pd.DataFrame, rows: int = 20) -> pd.DataFrame:
+    """The latest decisions that were more than 'nothing to do': proposals, blocks, orders, exits."""
+    interesting = journal[~journal["outcome"].isin(["neutral", "warmup", "below_threshold"])]
+    columns = [c for c in ("timestamp", "symbol", "outcome", "proposal", "bias", "confidence", "regime", "gate",
+                           "vetoes") if c in interesting.columns]
+    return interesting[columns].tail(rows)
