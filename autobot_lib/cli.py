@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the embedded demo: data, indicators, regimes, an HTML report",
                           description="Load the default market (cache, else download, else a SYNTHETIC market), "
-                                      "compute indicators and regimes, write an HTML report and print its path.")
+                                      "compute indicators and regimes, write an HTML report, run notebooks 01, 02 "
+                                      "and 04 through papermill, and print every report's path.")
     demo.add_argument("--symbol", default="BTCUSDT", help="(default: %(default)s)")
     demo.add_argument("-t", "--timeframe", default="1h", help="(default: %(default)s)")
     demo.add_argument("--bars", type=int, default=3000, help="history length (default: %(default)s)")
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--offline", action="store_true", help="do not try to download")
     demo.add_argument("--cache-dir", default="data/cache", help="(default: %(default)s)")
     demo.add_argument("--base-url", help="download from this Binance-compatible host instead")
+    demo.add_argument("--no-notebooks", action="store_true", help="only the market page, not notebooks 01, 02, 04")
 
     explain = sub.add_parser("explain", help="why (no) trades: the decision funnel of a period",
                              description="Run the decision pipeline over every bar of a period, from a flat account, "
@@ -159,6 +161,19 @@ def build_parser() -> argparse.ArgumentParser:
     notebook.add_argument("--out", default="reports", help="report root (default: %(default)s)")
     notebook.add_argument("--date", help="the report's date folder (default: today, UTC)")
     notebook.add_argument("--list", action="store_true", help="list the notebook's parameters and exit")
+
+    schedule = sub.add_parser("schedule", help="run the daily report every day at a UTC time",
+                              description="Render notebooks/04_daily_report for the previous UTC day every day at "
+                                          "--at (UTC) into OUT/<day>/, until stopped; --once renders one day and "
+                                          "exits (for cron or a systemd timer). Rerunning a day replaces its "
+                                          "report whole.")
+    schedule.add_argument("job", choices=["daily-report"])
+    schedule.add_argument("--at", default="00:05", help="UTC time of day HH:MM (default: %(default)s)")
+    schedule.add_argument("--once", action="store_true", help="render one report now and exit")
+    schedule.add_argument("--date", help="with --once: the day to report (default: yesterday, UTC)")
+    schedule.add_argument("-f", "--params", help="a preset in params/")
+    schedule.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"))
+    schedule.add_argument("--out", default="reports", help="(default: %(default)s)")
 
     venue = sub.add_parser("venue", help="serve a local Binance-compatible venue from data files",
                            description="Serve Binance USD-M and spot market-data endpoints on 127.0.0.1 from "
@@ -241,6 +256,11 @@ def _demo(args: argparse.Namespace) -> int:
     path = run_demo(args.symbol, args.timeframe, args.bars, out_dir=args.out, cache_dir=args.cache_dir,
                     base_url=args.base_url, offline=args.offline)
     print(f"report: {path}")
+    if not args.no_notebooks:
+        from autobot_lib.notebooks import run_notebook
+
+        for name in ("01_explore", "02_backtest", "04_daily_report"):
+            print(f"{name}: {run_notebook(name, {}, out_dir=args.out)['html']}", flush=True)
     return 0
 
 
@@ -371,10 +391,9 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _walkforward(args: argparse.Namespace) -> int:
-    import plotly.graph_objects as go
-
     from autobot_lib.backtest import CostModel
     from autobot_lib.backtest.walkforward import make_folds, walk_forward
+    from autobot_lib.research import walk_forward_figure
     from autobot_lib.report import write_html_page
     from autobot_lib._fs import atomic_path
 
@@ -402,10 +421,7 @@ def _walkforward(args: argparse.Namespace) -> int:
     out = Path(args.out)
     with atomic_path(out / "walkforward_folds.csv") as tmp:
         result.folds.to_csv(tmp, index=False)
-    figure = go.Figure(go.Scatter(x=result.oos_equity.index, y=result.oos_equity, name="out-of-sample equity"))
-    for fold in result.folds.itertuples():
-        figure.add_vline(x=fold.test_start, line=dict(width=1, dash="dot", color="#b2bec3"))
-    figure.update_layout(template="plotly_white", height=420, title="stitched out-of-sample equity")
+    figure = walk_forward_figure(result)
     page = write_html_page(out / "walkforward.html", f"Walk-forward: {', '.join(bars)}",
                            [("Out-of-sample equity", figure), ("Folds", result.folds.set_index("fold")),
                             ("Parameter stability", result.stability)])
@@ -441,6 +457,35 @@ def _run_notebook(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schedule(args: argparse.Namespace) -> int:
+    import datetime as dt
+    import time
+
+    from autobot_lib import notebooks
+
+    params = notebooks.load_preset(args.params) if args.params else {}
+    params.update({key: notebooks.parse_value(value) for key, value in args.parameter})
+    notebooks.next_run(dt.datetime.now(dt.timezone.utc), args.at)  # check --at before waiting on it
+
+    def run(day: str) -> None:
+        paths = notebooks.daily_report_job(params, args.out, day)
+        print(f"{day}: {paths['html']}", flush=True)
+
+    yesterday = lambda: (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)).date().isoformat()  # noqa: E731
+    if args.once:
+        run(args.date or yesterday())
+        return 0
+    while True:
+        now = dt.datetime.now(dt.timezone.utc)
+        wake = notebooks.next_run(now, args.at)
+        print(f"next daily report at {wake:%Y-%m-%d %H:%M} UTC", flush=True)
+        time.sleep((wake - now).total_seconds())
+        try:
+            run(yesterday())
+        except notebooks.NotebookFailed as exc:  # one bad day must not stop the schedule
+            print(f"autobot: error: {exc}", file=sys.stderr, flush=True)
+
+
 def _venue(args: argparse.Namespace) -> int:
     from autobot_lib.data import describe_path, load_funding, load_ohlcv
     from autobot_lib.exchange.venue import MarketBook, VenueServer
@@ -465,7 +510,8 @@ def _venue(args: argparse.Namespace) -> int:
 _HANDLERS = {("data", "fetch"): _fetch, ("data", "validate"): _validate, ("data", "show"): _show,
              ("demo", None): _demo, ("venue", None): _venue, ("explain", None): _explain,
              ("backtest", None): _backtest, ("baseline", None): _baseline, ("sweep", None): _sweep,
-             ("walkforward", None): _walkforward, ("run-notebook", None): _run_notebook}
+             ("walkforward", None): _walkforward, ("run-notebook", None): _run_notebook,
+             ("schedule", None): _schedule}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -152,3 +152,18 @@ def run_notebook(name: str, params: Mapping[str, Any] | None = None, *, out_dir:
 
 def _today() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
+
+
+def next_run(now: dt.datetime, at: str) -> dt.datetime:
+    """The next time of day ``at`` ("HH:MM", UTC) strictly after ``now``."""
+    try:
+        hour, minute = (int(x) for x in at.split(":"))
+        target = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    except ValueError:
+        raise NotebookError(f"--at takes a UTC time HH:MM such as 00:05, got {at!r}") from None
+    return target if target > now else target + dt.timedelta(days=1)
+
+
+def daily_report_job(params: Mapping[str, Any], out_dir: str | Path, day: str) -> dict[str, Path]:
+    """The report of ``day`` into <out_dir>/<day>/ (a rerun replaces it whole)."""
+    return run_notebook("04_daily_report", {**params, "date": day}, out_dir=out_dir, date=day)

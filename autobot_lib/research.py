@@ -112,3 +112,36 @@ def journal_excerpt(journal: pd.DataFrame, rows: int = 20) -> pd.DataFrame:
     columns = [c for c in ("timestamp", "symbol", "outcome", "proposal", "bias", "confidence", "regime", "gate",
                            "vetoes") if c in interesting.columns]
     return interesting[columns].tail(rows)
+
+
+def trades_and_journal(trades_csv: str | None, journal_jsonl: str | None, bars: Mapping[str, pd.DataFrame],
+                       settings: Settings, equity: float = 10_000.0) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """A trade log and journal from files (a live session or an earlier backtest), or from a backtest of
+    ``bars`` when no trade log is given."""
+    from autobot_lib.journal import read_journal
+
+    if trades_csv:
+        trades = pd.read_csv(trades_csv, parse_dates=["entry_time", "exit_time"])
+        for column in ("entry_time", "exit_time"):
+            trades[column] = pd.to_datetime(trades[column], utc=True)
+        return trades, read_journal(journal_jsonl) if journal_jsonl else None
+    from autobot_lib.backtest import run_backtest
+
+    result = run_backtest(dict(bars), settings, equity=equity)
+    return result.trades, result.journal
+
+
+def last_day(trades: pd.DataFrame, bars: Mapping[str, pd.DataFrame]) -> str:
+    """The last complete UTC day of the data (the default report date)."""
+    end = max(f.index[-1] for f in bars.values())
+    return (end.normalize() - pd.Timedelta(days=1)).date().isoformat()
+
+
+def walk_forward_figure(result):
+    import plotly.graph_objects as go
+
+    figure = go.Figure(go.Scatter(x=result.oos_equity.index, y=result.oos_equity, name="out-of-sample equity"))
+    for fold in result.folds.itertuples():
+        figure.add_vline(x=fold.test_start, line=dict(width=1, dash="dot", color="#b2bec3"))
+    figure.update_layout(template="plotly_white", height=420, title="stitched out-of-sample equity")
+    return figure

@@ -1,0 +1,71 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 04 · Daily report
+# One UTC day from a trade log and a decision journal (a live session's, or an earlier backtest's): trades,
+# PnL, win rate, profit factor, gross change, daily/weekly/monthly change by symbol, open positions and the
+# signals blocked that day. Optionally sends the summary to Slack and Telegram (the channels the settings name).
+
+# %% tags=["parameters"]
+date = None            # the UTC day, e.g. "2026-05-16"; None: the last complete day of the data
+trades_csv = None      # a trade log (backtest_trades.csv or a live one); None: backtest the data below
+journal_jsonl = None   # its decision journal (JSON lines), for the blocked signals
+symbols = ["BTCUSDT", "ETHUSDT"]
+timeframe = "1h"
+data_dir = None        # a folder of binance_usdm_<SYMBOL>_<timeframe>.csv.gz; None: $AUTOBOT_DATA_DIR or the default market
+params_file = None
+equity = 10000.0
+send = False           # True: send the summary to the configured Slack webhook / Telegram chat
+telegram_base_url = "https://api.telegram.org"
+output_dir = "reports"
+
+# %%
+from autobot_lib import research
+from autobot_lib.config import load_settings
+from autobot_lib.data import market_data
+from autobot_lib.notify import send_summary
+from autobot_lib.report.daily import daily_report, summary_text
+
+settings = load_settings(params_file)
+bars = market_data(symbols, timeframe, data_dir=data_dir)
+trades, journal = research.trades_and_journal(trades_csv, journal_jsonl, bars, settings, equity)
+report = daily_report(trades, date or research.last_day(trades, bars), journal=journal, initial_equity=equity)
+print(summary_text(report))
+
+# %% [markdown]
+# ## The day
+
+# %%
+report.trades
+
+# %%
+report.by_symbol
+
+# %% [markdown]
+# ## Change by day, week and month
+
+# %%
+report.changes
+
+# %% [markdown]
+# ## Open at the end of the day, and what was blocked
+
+# %%
+report.open_positions
+
+# %%
+report.blocks
+
+# %%
+send_summary(summary_text(report), settings, telegram_base_url) if send else "not sent (send=False)"
