@@ -365,6 +365,8 @@ def _baseline(args: argparse.Namespace) -> int:
     path = golden.write(fresh, args.output)
     counts = ", ".join(f"{name} {len(run['decisions'])} decisions" for name, run in fresh["runs"].items())
     print(f"baseline: {path} ({counts})")
+    notebook = golden.write_notebook(args.data_dir, Path(args.output).with_name(f"{golden.NOTEBOOK}.ipynb"))
+    print(f"golden notebook: {notebook}")
     return 0
 
 

@@ -24,6 +24,7 @@ start = None
 end = None
 data_dir = None        # a folder of binance_usdm_<SYMBOL>_<timeframe>.csv.gz; None: $AUTOBOT_DATA_DIR or the default market
 params_file = None
+strategy = "autobot"   # autobot | donchian
 entries = [10, 20, 30, 55]   # Donchian entry channels to sweep
 exits = [5, 10, 20]          # and exit channels
 metric = "sharpe"
@@ -44,7 +45,7 @@ from autobot_lib.config import load_settings
 from autobot_lib.data import market_data
 
 pio.renderers.default = "plotly_mimetype+notebook"
-settings = load_settings(params_file)
+settings = load_settings(params_file, STRATEGY=strategy)
 bars = market_data(symbols, timeframe, data_dir=data_dir, start=start, end=end)
 
 # %% [markdown]

@@ -25,6 +25,7 @@ symbols = ["BTCUSDT", "ETHUSDT"]
 timeframe = "1h"
 data_dir = None        # a folder of binance_usdm_<SYMBOL>_<timeframe>.csv.gz; None: $AUTOBOT_DATA_DIR or the default market
 params_file = None
+strategy = "autobot"   # autobot | donchian
 equity = 10000.0
 send = False           # True: send the summary to the configured Slack webhook / Telegram chat
 telegram_base_url = "https://api.telegram.org"
@@ -37,7 +38,7 @@ from autobot_lib.data import market_data
 from autobot_lib.notify import send_summary
 from autobot_lib.report.daily import daily_report, summary_text
 
-settings = load_settings(params_file)
+settings = load_settings(params_file, STRATEGY=strategy)
 bars = market_data(symbols, timeframe, data_dir=data_dir)
 trades, journal = research.trades_and_journal(trades_csv, journal_jsonl, bars, settings, equity)
 report = daily_report(trades, date or research.last_day(trades, bars), journal=journal, initial_equity=equity)

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
+from pathlib import Path
 
 import jupytext
+import numpy as np
 import pytest
+from PIL import Image
 
 from autobot_lib import notebooks
 from conftest import AUTOBOT, REPO, data_dir
@@ -66,6 +70,12 @@ def test_backtest_notebook_runs_and_its_page_draws(tmp_path):
     assert "ACTIVATION" not in "".join(injected["source"]) and "2025-06-01" in "".join(injected["source"])
     dom = chromium(folder / "02_backtest.html", tmp_path, "--dump-dom")
     assert dom.count('class="main-svg"') >= 6 and "trace boxes" in dom
+    shot = tmp_path / "notebook.png"
+    chromium(folder / "02_backtest.html", tmp_path, "--window-size=1300,2600", f"--screenshot={shot}")
+    pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    blue = ((pixels[..., 2] > pixels[..., 0] + 60) & (pixels[..., 2] > pixels[..., 1] + 40)).sum()
+    red = ((pixels[..., 0] > pixels[..., 1] + 80) & (pixels[..., 0] > pixels[..., 2] + 60)).sum()
+    assert blue > 500 and red > 500  # the equity line and the drawdown area were painted
 
 
 def test_a_failing_cell_is_named_and_exits_non_zero(tmp_path):
@@ -75,3 +85,63 @@ def test_a_failing_cell_is_named_and_exits_non_zero(tmp_path):
                           str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 1
     assert "01_explore: cell" in out.stderr and "FileNotFoundError: no BTCUSDT 1h file" in out.stderr
+
+
+def test_golden_notebook_is_the_product_notebook_with_reference_outputs():
+    from autobot_lib.backtest import golden
+
+    product = jupytext.read(REPO / "notebooks" / "02_backtest.ipynb")
+    reference = json.loads((REPO / "tests" / "golden" / "02_backtest.ipynb").read_text())
+    code = [c for c in reference["cells"] if "injected-parameters" not in c["metadata"].get("tags", [])]
+    assert ["".join(c["source"]) for c in code] == [c.source for c in product.cells]   # same code: run autobot baseline
+    checked = [c for c in code if "nbval-check-output" in c["metadata"].get("tags", [])]
+    assert len(checked) == 1 and golden.STABLE_CELL in "".join(checked[0]["source"]) and checked[0]["outputs"]
+    assert "/work" not in json.dumps(reference) and "data_dir" not in "".join(
+        "".join(c["source"]) for c in reference["cells"] if "injected-parameters" in c["metadata"].get("tags", []))
+
+
+def test_every_notebook_has_a_preset_that_validates():
+    presets = {p: notebooks.load_preset(p) for p in (REPO / "params").glob("*.yaml") if p.name != "default.yaml"}
+    covered = set()
+    for path, values in presets.items():
+        for nb in NOTEBOOKS:
+            try:
+                notebooks.validate(nb, {k: v for k, v in values.items()})
+                covered.add(nb.stem)
+            except notebooks.NotebookError:
+                pass
+    assert covered == {p.stem for p in NOTEBOOKS}
+
+
+def test_make_lab_serves_the_notebooks(tmp_path):
+    import socket
+    import time
+    import urllib.request
+
+    from conftest import free_port
+
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "jupyter"),
+         "lab", "--no-browser", f"--port={port}", "--ServerApp.token=", "--ServerApp.password=",
+         f"--notebook-dir={REPO / 'notebooks'}", "--ServerApp.ip=127.0.0.1", "--allow-root"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                assert time.time() < deadline, "JupyterLab did not start"
+                time.sleep(0.3)
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/lab", timeout=20).read().decode()
+        assert "JupyterLab" in page
+        listing = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents", timeout=20).read())
+        names = {item["name"] for item in listing["content"]}
+        assert {"01_explore.ipynb", "02_backtest.ipynb", "03_optimize.ipynb", "04_daily_report.ipynb"} <= names
+        kernels = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/kernelspecs", timeout=20).read())
+        assert "python3" in kernels["kernelspecs"]
+    finally:
+        server.terminate()
+        server.wait(20)

@@ -95,3 +95,48 @@ def compare(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
             if not (math.isclose(new, value, rel_tol=TOLERANCE, abs_tol=TOLERANCE) or (value != value and new != new)):
                 problems.append(f"{name}: metric {key} {value} -> {new}")
     return problems
+
+
+# --- the golden notebook: nbval compares the stable cells' outputs strictly ---------------------------------
+
+NOTEBOOK = "02_backtest"
+NOTEBOOK_PARAMETERS = {"symbols": ["BTCUSDT", "ETHUSDT"], "start": "2025-01-01", "end": "2026-05-01"}
+STABLE_CELL = "generate_report(result.trades"   # the metrics table: fixed data and settings, fixed numbers
+
+
+def write_notebook(data_dir: str | Path, path: str | Path) -> Path:
+    """Execute notebooks/02_backtest on fixed real data (read through $AUTOBOT_DATA_DIR, so no machine path is
+    stored) and keep it as nbval's reference: the metrics cell checked, every other cell's output ignored."""
+    import os
+    import tempfile
+
+    import nbformat
+
+    from autobot_lib.notebooks import run_notebook
+
+    previous = os.environ.get("AUTOBOT_DATA_DIR")
+    os.environ["AUTOBOT_DATA_DIR"] = str(Path(data_dir).resolve())
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            executed = run_notebook(NOTEBOOK, dict(NOTEBOOK_PARAMETERS), out_dir=tmp, date="golden")["notebook"]
+            nb = nbformat.read(executed, as_version=4)
+    finally:
+        if previous is None:
+            os.environ.pop("AUTOBOT_DATA_DIR", None)
+        else:
+            os.environ["AUTOBOT_DATA_DIR"] = previous
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        tags = [t for t in cell.metadata.get("tags", []) if not t.startswith("nbval")]
+        stable = STABLE_CELL in cell.source
+        tags.append("nbval-check-output" if stable else "nbval-ignore-output")
+        cell.metadata["tags"] = tags
+        if not stable:
+            cell.outputs = []
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+    nb.metadata.pop("papermill", None)
+    path = Path(path)
+    write_text_atomic(path, nbformat.writes(nb))
+    return path
