@@ -131,6 +131,9 @@ def run_notebook(name: str, params: Mapping[str, Any] | None = None, *, out_dir:
     import papermill as pm
     from nbconvert import HTMLExporter
 
+    import logging
+
+    logging.getLogger("papermill").setLevel(logging.INFO if progress else logging.WARNING)  # paths, not chatter
     path = notebook_path(name)
     values = validate(path, dict(params or {}))
     if "output_dir" in parameters(path) and "output_dir" not in values:
