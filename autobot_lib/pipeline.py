@@ -36,9 +36,6 @@ from autobot_lib.risk.vetoes import order_vetoes, pre_trade_vetoes
 from autobot_lib.rules.rule import RuleSet
 from autobot_lib.strategy import DonchianStrategy, RuleStrategy, Strategy
 
-CONTEXT_COLUMNS = ("atr", "adx", "adx_prev", "regime", "regime_age")
-
-
 # --- from settings -------------------------------------------------------------------------------
 
 def feature_spec(settings: Settings) -> FeatureSpec:

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from autobot_lib.notebooks import NotebookError, next_run
 from autobot_lib.notify import send_slack, send_summary, send_telegram
 from autobot_lib.report.daily import daily_report, summary_text
-from conftest import AUTOBOT, REPO, data_dir, free_port
+from conftest import AUTOBOT, data_dir, free_port
 
 T = lambda s: pd.Timestamp(s, tz="UTC")  # noqa: E731
 TRADES = pd.DataFrame({

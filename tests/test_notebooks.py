@@ -103,7 +103,7 @@ def test_golden_notebook_is_the_product_notebook_with_reference_outputs():
 def test_every_notebook_has_a_preset_that_validates():
     presets = {p: notebooks.load_preset(p) for p in (REPO / "params").glob("*.yaml") if p.name != "default.yaml"}
     covered = set()
-    for path, values in presets.items():
+    for values in presets.values():
         for nb in NOTEBOOKS:
             try:
                 notebooks.validate(nb, {k: v for k, v in values.items()})

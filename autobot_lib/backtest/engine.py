@@ -30,7 +30,7 @@ from autobot_lib.backtest.costs import CostModel, funding_payment, liquidation_p
 from autobot_lib.config import Settings
 from autobot_lib.data.frame import infer_timeframe, timeframe_delta, to_utc
 from autobot_lib.journal import journal_frame
-from autobot_lib.model import Account, Bar, ExitReason, IntentKind, MarketFilters, OrderIntent, Position, Proposal, Side
+from autobot_lib.model import Account, Bar, ExitReason, IntentKind, MarketFilters, OrderIntent, Position, Proposal
 from autobot_lib.pipeline import Context, build_features, decide, feature_spec, open_position, regime_params, strategy_for
 from autobot_lib.risk.params import RiskParams, risk_params
 from autobot_lib.rules.rule import RuleSet

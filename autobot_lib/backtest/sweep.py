@@ -18,7 +18,9 @@ from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import vectorbt as vbt
+from plotly.subplots import make_subplots
 
 from autobot_lib.backtest.cluster import run_tasks
 from autobot_lib.backtest.costs import CostModel
@@ -103,10 +105,8 @@ def _sweep_one(bars: Mapping[str, pd.DataFrame], symbol: str, entries: list[int]
     return sweep_donchian({symbol: bars[symbol]}, entries, exits, costs=costs)
 
 
-def heatmap(grid: pd.DataFrame, metric: str = "sharpe") -> "go.Figure":
+def heatmap(grid: pd.DataFrame, metric: str = "sharpe") -> go.Figure:
     """One heatmap per symbol of ``metric`` over (entry, exit)."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
 
     symbols = list(dict.fromkeys(grid["symbol"]))
     fig = make_subplots(rows=1, cols=len(symbols), subplot_titles=symbols)

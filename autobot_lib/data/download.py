@@ -175,8 +175,8 @@ def fetch_ohlcv(
         for lo, hi in ranges:
             cursor = lo
             while cursor < hi:
-                rows = _call(exchange, lambda: exchange.fetch_ohlcv(sym, timeframe, since=cursor, limit=_PAGE,
-                                                          params={"until": hi - 1}),
+                rows = _call(exchange, lambda cursor=cursor, hi=hi: exchange.fetch_ohlcv(
+                                 sym, timeframe, since=cursor, limit=_PAGE, params={"until": hi - 1}),
                              f"{sym} {timeframe} bars from {pd.Timestamp(cursor, unit='ms')}", False, retry)
                 closed = [r for r in rows if r[0] >= cursor and r[0] + step_ms <= now_ms and r[0] < hi]
                 if not closed:
@@ -232,8 +232,8 @@ def fetch_funding(
     cursor = start_ms if cached is None or not len(cached) else max(start_ms, int(cached.index[-1].value // 10**6) + 1)
     with tqdm(unit="event", desc=f"{exchange_id(sym)} funding", disable=not progress, leave=False) as bar:
         while cursor < end_ms:
-            rows = _call(exchange, lambda: exchange.fetch_funding_rate_history(sym, since=cursor, limit=_FUNDING_PAGE,
-                                                                     params={"endTime": end_ms - 1}),
+            rows = _call(exchange, lambda cursor=cursor: exchange.fetch_funding_rate_history(
+                             sym, since=cursor, limit=_FUNDING_PAGE, params={"endTime": end_ms - 1}),
                          f"{sym} funding from {pd.Timestamp(cursor, unit='ms')}", False, retry)
             rows = [r for r in rows if r["timestamp"] is not None and cursor <= r["timestamp"] < end_ms]
             if not rows:

@@ -69,11 +69,6 @@ def label(frame: pd.DataFrame | pd.Series, title: str) -> str:
     return f"{title} [SYNTHETIC DATA]" if frame.attrs.get("synthetic") else title
 
 
-def empty_ohlcv() -> pd.DataFrame:
-    index = pd.DatetimeIndex([], tz="UTC", name="timestamp")
-    return pd.DataFrame({c: pd.Series(dtype="float64") for c in OHLCV_COLUMNS}, index=index)
-
-
 def to_utc(when) -> pd.Timestamp:
     """A date, string or timestamp as a UTC timestamp (naive values are taken as UTC)."""
     ts = pd.Timestamp(when)
