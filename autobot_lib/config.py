@@ -115,7 +115,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="forbid",
                                       case_sensitive=False, env_nested_delimiter="__", frozen=True,
-                                      validate_default=True)
+                                      validate_default=True, env_ignore_empty=True)  # KEY= means unset
 
     # --- which strategy trades, where ------------------------------------------------------------
     STRATEGY: Literal["autobot", "donchian"] = "autobot"

@@ -139,3 +139,11 @@ def test_rules_from_a_params_file(tmp_path):
     (tmp_path / "evil.yaml").write_text(yaml.safe_dump(spec))
     with pytest.raises(ConfigError, match="unknown function '__import__'"):
         load_rules(tmp_path / "evil.yaml")
+
+
+def test_env_example_loads_with_empty_values_as_unset(tmp_path):
+    import shutil
+
+    shutil.copy(REPO / ".env.example", tmp_path / ".env")
+    s = load_settings(env_file=tmp_path / ".env")
+    assert s.ENVIRONMENT == "TESTNET" and s.BINANCE_API_KEY is None and s.SLACK_WEBHOOK_URL is None
