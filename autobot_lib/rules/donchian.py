@@ -22,12 +22,14 @@ import pandas as pd
 
 from autobot_lib.config import load_settings
 from autobot_lib.indicators import ATR, DONCHIAN
-from autobot_lib.model import MarketFilters, Side
+from autobot_lib.model import Bar, MarketFilters, Position, Side
+from autobot_lib.risk.exits import manage_position
 from autobot_lib.risk.exits import trail_stop_price as _trail
 from autobot_lib.risk.params import RiskParams, risk_params
 from autobot_lib.risk.sizing import size_position
 from autobot_lib.strategy import DonchianStrategy
 
+_EPOCH = pd.Timestamp(0, tz="UTC")
 _SIDES = {"long": Side.LONG, "short": Side.SHORT, "buy": Side.LONG, "sell": Side.SHORT}
 
 
@@ -89,35 +91,40 @@ class RiskManager:
         return dict(entry)
 
     def update_after_move(self, symbol: str, atr_abs: float, last_price: float) -> dict | None:
-        """After a price move: break-even promotion, the trailing stop (only ever tighter) and the next
-        pyramid add. Returns what changed, or None when nothing did."""
+        """After a price move: break-even promotion, the trailing stop (only ever tighter) and pyramid adds,
+        by the pipeline's own position step (:func:`autobot_lib.risk.manage_position`) on a one-price bar.
+        Returns what changed, or None when nothing did (a price through the stop is the broker's exit)."""
         st = self.state["symbols"].get(symbol)
         if st is None:
             return None
-        s = _side(st["side"])
-        entry = st["entry_px"]
+        side = _side(st["side"])
         atr0 = st["atr_at_entry"] or atr_abs
-        risk = self.params.stop_atr_k * atr0
+        stop = st["stop"] if st["stop"] is not None else -side.sign * np.inf
+        # one unit stands for the position (its size may be unknown here); adds scale by the real size
+        position = Position(symbol, side, 1.0, st["entry_px"], stop, None, self.params.stop_atr_k * atr0, atr0,
+                            _EPOCH, 1.0, be_promoted=st["be_promoted"], pyramid_steps=st["pyramid_level"])
+        step = manage_position(position, Bar(_EPOCH, last_price, last_price, last_price, last_price), atr_abs, None,
+                               self._hold_params)
+        if step.position is None:
+            return None
+        new = step.position
         changes: dict[str, Any] = {}
-        if not st["be_promoted"] and self.params.break_even_r > 0 and \
-                s.sign * (last_price - entry) >= self.params.break_even_r * risk:
+        if new.be_promoted and not st["be_promoted"]:
             st["be_promoted"] = changes["be_promoted"] = True
-        trail = _trail(s, entry, last_price, atr_abs, st["be_promoted"], self.params.trail_atr_k)
-        current = st["stop"]
-        if current is None or s.sign * (trail - current) > 0:
-            st["stop"] = changes["stop"] = trail
-        levels = self.params.pyramid_levels
-        if self.params.pyramiding and st["pyramid_level"] < len(levels):
-            atr_multiple, share = levels[st["pyramid_level"]]
-            if s.sign * (last_price - (entry + s.sign * atr_multiple * atr0)) >= 0:
-                add = share * (st["initial_qty"] or 0.0)
-                st["pyramid_level"] += 1
-                st["qty"] += add
-                raised = last_price - s.sign * self.params.stop_atr_k * atr_abs
-                if s.sign * (raised - st["stop"]) > 0:
-                    st["stop"] = raised
-                changes.update(add_qty=add, pyramid_level=st["pyramid_level"], stop=st["stop"])
+        if new.stop != stop:
+            st["stop"] = changes["stop"] = new.stop
+        if step.adds:
+            add = sum(a.qty for a in step.adds) * (st["initial_qty"] or 0.0)
+            st["pyramid_level"] = new.pyramid_steps
+            st["qty"] += add
+            changes.update(add_qty=add, pyramid_level=new.pyramid_steps, stop=st["stop"])
         return changes or None
+
+    @property
+    def _hold_params(self) -> RiskParams:
+        """The pipeline's parameters with only the moves this API reports: no targets or market exits."""
+        return replace(self.params, take_profit_r=None, tp_ladder=(), exit_on_regime_change=False,
+                       max_holding_bars=0, exit_channel=0)
 
     # --- daily risk ------------------------------------------------------------------------------
     def reset_daily_anchor(self, equity: float, now: pd.Timestamp | None = None) -> bool:
