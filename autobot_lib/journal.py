@@ -56,13 +56,16 @@ _FIELDS = tuple(JournalRecord.__dataclass_fields__)
 
 
 def _clean(value: Any) -> Any:
-    """JSON has no NaN: missing numbers are null."""
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, dict):
+    """JSON has no NaN: missing numbers are null. (Exact type tests: this runs on every journal value.)"""
+    kind = type(value)
+    if kind is float:
+        return None if value != value else value
+    if kind is dict:
         return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if kind is list:
         return [_clean(v) for v in value]
+    if isinstance(value, float) and value != value:   # numpy floats
+        return None
     return value
 
 

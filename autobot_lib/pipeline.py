@@ -14,6 +14,7 @@ is only where the bars come from and who fills the intents.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -25,14 +26,14 @@ from autobot_lib.data.frame import OHLCV_COLUMNS, infer_timeframe, timeframe_del
 from autobot_lib.indicators import FeatureSpec, compute_features
 from autobot_lib.journal import JournalRecord, record
 from autobot_lib.model import (
-    Account, Bar, IntentKind, MarketFilters, OrderIntent, Position, Proposal, Side, Signal,
+    Account, Bar, IntentKind, MarketFilters, OrderIntent, Position, Side, Signal,
 )
-from autobot_lib.regime import RegimeParams, detect_regimes
-from autobot_lib.risk.exits import PositionStep, initial_stop, manage_position, take_profit_price
-from autobot_lib.risk.gate import entry_gate
+from autobot_lib.regime import REGIME_ORDER, RegimeParams, detect_regimes
+from autobot_lib.risk import kernel
+from autobot_lib.risk.exits import PositionStep, initial_stop, position_step_from, step_buffers, take_profit_price
 from autobot_lib.risk.params import RiskParams, risk_params
-from autobot_lib.risk.sizing import Size, round_down, round_price, size_position
-from autobot_lib.risk.vetoes import order_vetoes, pre_trade_vetoes
+from autobot_lib.risk.sizing import Size, round_down, round_price, size_from
+from autobot_lib.risk.vetoes import _STATES, correlated
 from autobot_lib.rules.rule import RuleSet
 from autobot_lib.strategy import DonchianStrategy, RuleStrategy, Strategy
 
@@ -62,18 +63,22 @@ def strategy_for(settings: Settings, rules: RuleSet | None = None) -> Strategy:
 
 # --- features ------------------------------------------------------------------------------------
 
+_REGIME_LABELS = np.array([r.value for r in REGIME_ORDER] + [None], dtype=object)  # code -1 (warm-up): None
+_REGIME_CODES = np.array([kernel.regime_code(r.value) for r in REGIME_ORDER] + [np.nan])
+
 def build_features(bars: pd.DataFrame, spec: FeatureSpec = FeatureSpec(),
                    params: RegimeParams = RegimeParams()) -> pd.DataFrame:
-    """OHLCV plus every feature column, ``regime`` (None while warming up), ``regime_age`` (bars in the
-    current regime, 1 on the bar it began) and ``adx_prev``."""
+    """OHLCV plus every feature column, ``regime`` (None while warming up) and its ``regime_code`` (1
+    bull, -1 bear, 0 range, NaN), ``regime_age`` (bars in the current regime, 1 on the bar it began) and
+    ``adx_prev``."""
     indicators = compute_features(bars, spec)
     frame = pd.concat([bars[list(OHLCV_COLUMNS)], indicators], axis=1)
-    regimes = detect_regimes(bars, params, features=indicators).astype(object)
-    frame["regime"] = regimes.where(regimes.notna(), None)
-    known = regimes.notna().to_numpy()
-    labels = regimes.to_numpy()
+    codes = detect_regimes(bars, params, features=indicators).cat.codes.to_numpy()
+    frame["regime"] = _REGIME_LABELS[codes]
+    frame["regime_code"] = _REGIME_CODES[codes]
+    known = codes >= 0
     starts = np.ones(len(frame), dtype=bool)
-    starts[1:] = labels[1:] != labels[:-1]
+    starts[1:] = codes[1:] != codes[:-1]
     run_id = np.cumsum(starts)
     position_in_run = np.arange(len(frame)) - np.flatnonzero(starts)[run_id - 1] + 1
     frame["regime_age"] = np.where(known, position_in_run, 0)
@@ -149,51 +154,55 @@ def _position_intents(symbol: str, pos: Position, step: PositionStep, filters: M
 
 def decide(symbol: str, ctx: Context, signal: Signal, account: Account, params: RiskParams,
            strategy: str = "autobot") -> Decision:
-    """The decision for one closed bar of one symbol."""
-    bar = ctx.bar
+    """The decision for one closed bar of one symbol (compiled: :func:`autobot_lib.risk.kernel.decide_bar`)."""
+    bar, filters = ctx.bar, ctx.filters
     position = account.position(symbol)
+    upper, lower = ctx.exit_channel if ctx.exit_channel is not None else (math.nan, math.nan)
+    step_size = float(filters.step_size)
+    exits, adds = step_buffers(params)
+    side = signal.proposal.side
+    held_elsewhere = tuple(p for p in account.positions if p.symbol != symbol)
+    margin_account = Account(account.equity, account.available, account.peak_equity, account.daily_anchor,
+                             account.state, held_elsewhere)
+    outcome, gate, vetoes, sized, size, state, n_exits, n_adds, moved, close_reason, closed = kernel.decide_bar(
+        kernel.position_tuple(position), bar.open, bar.high, bar.low, bar.close, ctx.atr, ctx.adx, ctx.adx_prev,
+        kernel.regime_code(ctx.regime), ctx.regime_age, upper, lower, signal.direction, side.sign if side else 0,
+        account.equity, account.available, account.peak_equity, account.daily_anchor, _STATES[account.state],
+        len(account.positions), correlated(symbol, margin_account, ctx.correlations, params.correlation_threshold),
+        ctx.decided_at.value, step_size, kernel.step_scale(step_size), float(filters.min_qty),
+        float(filters.min_notional), kernel.kernel_params(params), exits, adds)
+    step = None if position is None else position_step_from(position, state, exits[:n_exits], adds[:n_adds], moved,
+                                                             close_reason, closed)
+    return decision_from(symbol, ctx, signal, params, strategy, int(outcome), int(gate), int(vetoes),
+                         size_from(size, filters) if sized else None, position, step)
+
+
+def decision_from(symbol: str, ctx: Context, signal: Signal, params: RiskParams, strategy: str, outcome: int,
+                  gate_mask: int, veto_mask: int, size: Size | None, position: Position | None,
+                  step: PositionStep | None) -> Decision:
+    """The kernel's decision as order intents and a journal record."""
+    bar = ctx.bar
+    gate = kernel.reasons(gate_mask, kernel.GATE_ORDER)
+    vetoes = kernel.reasons(veto_mask, kernel.VETO_ORDER)
     intents: list[OrderIntent] = []
-    gate: tuple = ()
-    vetoes: tuple = ()
-    size: Size | None = None
-    step: PositionStep | None = None
-
-    if position is not None:
-        step = manage_position(position, bar, ctx.atr, ctx.regime, params, ctx.exit_channel)
+    if step is not None:
         intents = _position_intents(symbol, position, step, ctx.filters, bar.close)
-        outcome = "in_position"
-    elif ctx.atr != ctx.atr or (params.use_adx_gate and ctx.regime is None):
-        outcome = "warmup"
-    elif signal.direction == 0:
-        outcome = "neutral"
-    elif signal.proposal is Proposal.NEUTRAL:
-        outcome = "below_threshold"
-    else:
-        side = signal.proposal.side
-        gate = entry_gate(side, ctx.adx, ctx.adx_prev, ctx.regime, ctx.regime_age, params)
-        if gate:
-            outcome = f"gate:{gate[0].value}"
-        else:
-            vetoes = pre_trade_vetoes(symbol, account, ctx.decided_at, params, ctx.correlations)
-            if not vetoes:
-                size = size_position(account.equity, bar.close, ctx.atr, params, ctx.filters)
-                if size.ok:
-                    vetoes = order_vetoes(size, bar.close, account, params)
-            if vetoes:
-                outcome = f"veto:{vetoes[0].value}"
-            elif not size.ok:
-                outcome = f"size:{size.reason.value}"
-            else:
-                intents.append(_entry_intent(symbol, side, bar.close, ctx, size, params, signal))
-                outcome = "order"
-
+    elif outcome == kernel.ORDER:
+        intents = [_entry_intent(symbol, signal.proposal.side, bar.close, ctx, size, params, signal)]
+    label = kernel.OUTCOMES[outcome]
+    if outcome == kernel.GATE:
+        label = f"gate:{gate[0]}"
+    elif outcome == kernel.VETO:
+        label = f"veto:{vetoes[0]}"
+    elif outcome == kernel.SIZE:
+        label = f"size:{size.reason.value}"
     rec = record(
-        timestamp=bar.timestamp.isoformat(), symbol=symbol, strategy=strategy, outcome=outcome, close=bar.close,
+        timestamp=bar.timestamp.isoformat(), symbol=symbol, strategy=strategy, outcome=label, close=bar.close,
         regime=ctx.regime, regime_age=ctx.regime_age, bias=signal.bias, confidence=signal.confidence,
         direction=signal.direction, proposal=signal.proposal.value,
         rules_hit=[{"rule": n, "bias": b, "weight": w} for n, b, w in signal.rules_hit],
         features={**signal.features, "atr": ctx.atr, "adx": ctx.adx, "adx_prev": ctx.adx_prev},
-        gate=[g.value for g in gate], vetoes=[v.value for v in vetoes],
+        gate=list(gate), vetoes=list(vetoes),
         size=None if size is None else {"qty": str(size.qty), "notional": size.notional, "risk": size.risk_amount,
                                         "stop_distance": size.stop_distance, "capped_by": size.capped_by,
                                         "reason": size.reason.value if size.reason else None},

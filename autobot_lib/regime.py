@@ -87,9 +87,14 @@ def detect_regimes(data: pd.DataFrame, params: RegimeParams = RegimeParams(),
     return _codes_to_series(codes, data.index)
 
 
+def category_codes(codes: np.ndarray) -> np.ndarray:
+    """Regime codes (1, -1, 0, NaN) as positions in REGIME_ORDER (-1 for NaN)."""
+    return np.select([codes == 1.0, codes == -1.0, codes == 0.0], [0, 1, 2], -1).astype(np.int8)
+
+
 def _codes_to_series(codes: np.ndarray, index: pd.Index) -> pd.Series:
-    labels = np.array([None if c != c else _CODE_TO_REGIME[c].value for c in codes.tolist()], dtype=object)
-    return pd.Series(pd.Categorical(labels, categories=[r.value for r in REGIME_ORDER]), index=index, name="regime")
+    categorical = pd.Categorical.from_codes(category_codes(codes), categories=[r.value for r in REGIME_ORDER])
+    return pd.Series(categorical, index=index, name="regime")
 
 
 def regime_changes(regimes: pd.Series) -> pd.DataFrame:

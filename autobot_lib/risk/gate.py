@@ -1,11 +1,16 @@
-"""The ADX entry gate (AUTOBOT's ADXEntryGate) and the long/short switches. Each block has a reason."""
+"""The ADX entry gate (AUTOBOT's ADXEntryGate) and the long/short switches. Each block has a reason.
+
+The checks run compiled (:func:`autobot_lib.risk.kernel.gate_mask`), in the order of
+:data:`~autobot_lib.risk.kernel.GATE_ORDER`: the switches, then (with the gate on) no regime, a RANGE
+regime, against the regime, ADX too low, ADX falling, trend unstable.
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
 from autobot_lib.model import Side
-from autobot_lib.regime import Regime
+from autobot_lib.risk import kernel
 from autobot_lib.risk.params import RiskParams
 
 
@@ -23,25 +28,6 @@ class GateReason(StrEnum):
 def entry_gate(side: Side, adx: float, adx_prev: float, regime: str | None, regime_age: int,
                params: RiskParams) -> tuple[GateReason, ...]:
     """Every reason this entry is blocked (empty: it may pass on to the vetoes)."""
-    reasons: list[GateReason] = []
-    if side is Side.LONG and not params.allow_long:
-        reasons.append(GateReason.LONG_DISABLED)
-    if side is Side.SHORT and not params.allow_short:
-        reasons.append(GateReason.SHORT_DISABLED)
-    if not params.use_adx_gate:
-        return tuple(reasons)
-    if regime is None or adx != adx:
-        return (*reasons, GateReason.NO_REGIME)
-    if params.block_range_entries and regime == Regime.RANGE.value:
-        reasons.append(GateReason.RANGE_REGIME)
-    if (side is Side.LONG and regime == Regime.BEAR_TREND.value) or (side is Side.SHORT and regime == Regime.BULL_TREND.value):
-        reasons.append(GateReason.AGAINST_REGIME)
-    if params.adx_chop_filter:
-        if adx < params.adx_minimum:
-            reasons.append(GateReason.ADX_TOO_LOW)
-        if adx_prev == adx_prev and adx_prev > params.adx_falling_from and \
-                (adx_prev - adx) / adx_prev > params.adx_falling_threshold:
-            reasons.append(GateReason.ADX_FALLING)
-    if regime_age < params.trend_stable_bars:
-        reasons.append(GateReason.TREND_UNSTABLE)
-    return tuple(reasons)
+    mask = kernel.gate_mask(side.sign, adx, adx_prev, kernel.regime_code(regime), regime_age,
+                            kernel.kernel_params(params))
+    return tuple(GateReason(r) for r in kernel.reasons(mask, kernel.GATE_ORDER))

@@ -6,6 +6,9 @@
 capped by: max position value (equity x max_position_value_ratio), leverage (equity x leverage) and the
 Donchian bot's position_cap (clamp(multiple x equity, min, max)); then rounded toward zero to the
 step size. A size that rounds below the market's minimums is a veto with a reason, never an order.
+
+The arithmetic runs compiled, counting whole steps (:func:`autobot_lib.risk.kernel.size_units`); the
+quantity sent is that count times the step, in Decimal.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 
 from autobot_lib.model import MarketFilters
+from autobot_lib.risk import kernel
 from autobot_lib.risk.params import RiskParams
 
 
@@ -54,29 +58,15 @@ def round_price(price: float, filters: MarketFilters) -> Decimal:
 
 
 def size_position(equity: float, price: float, atr: float, params: RiskParams, filters: MarketFilters) -> Size:
-    stop_distance = atr * params.stop_atr_k if atr == atr else float("nan")
-    if not equity > 0:
-        return Size(Decimal(0), 0.0, 0.0, 0.0, stop_distance, reason=SizeReason.NO_EQUITY)
-    if not stop_distance > 0 or not price > 0:
-        return Size(Decimal(0), 0.0, 0.0, 0.0, stop_distance, reason=SizeReason.NO_VOLATILITY)
-    risk_amount = equity * params.risk_per_trade
-    raw = risk_amount / stop_distance
-    caps = {"max_position_value": equity * params.max_position_value_ratio, "leverage": equity * params.leverage}
-    if params.position_cap is not None:
-        c = params.position_cap
-        caps["position_cap"] = min(max(c.multiple * equity, c.min), c.max)
-    cap_name, cap_value = min(caps.items(), key=lambda kv: kv[1])
-    qty = raw
-    capped_by = None
-    if raw * price > cap_value:
-        qty, capped_by = cap_value / price, cap_name
-    rounded = round_down(qty, filters.step_size)
-    notional = float(rounded) * price
-    reason = None
-    if rounded == 0:
-        reason = SizeReason.ROUNDS_TO_ZERO
-    elif rounded < filters.min_qty:
-        reason = SizeReason.BELOW_MIN_QTY
-    elif Decimal(str(notional)) < max(filters.min_notional, Decimal(str(params.min_position_value))):
-        reason = SizeReason.BELOW_MIN_NOTIONAL
-    return Size(rounded, raw, notional, risk_amount, stop_distance, capped_by, reason)
+    step = float(filters.step_size)
+    size = kernel.size_units(equity, price, atr, kernel.kernel_params(params), step, kernel.step_scale(step),
+                             float(filters.min_qty), float(filters.min_notional))
+    return size_from(size, filters)
+
+
+def size_from(size: tuple, filters: MarketFilters) -> Size:
+    """The kernel's size (:func:`autobot_lib.risk.kernel.size_units`) as a :class:`Size`."""
+    units, raw, notional, risk_amount, stop_distance, capped, reason = size
+    qty = (Decimal(int(units)) * filters.step_size).normalize() if units else Decimal(0)
+    return Size(qty, float(raw), float(notional), float(risk_amount), float(stop_distance),
+                None if capped < 0 else kernel.CAPS[capped], None if reason < 0 else SizeReason(kernel.SIZE_REASONS[reason]))

@@ -3,7 +3,8 @@
 Before sizing (does the account allow a new position at all?): trading state, open positions, system
 drawdown from the equity peak, the daily loss against the UTC-midnight anchor, the funding window,
 correlation with open positions. After sizing (does this order fit?): max position value, minimum
-notional, margin at the configured leverage.
+notional, margin at the configured leverage. The checks run compiled
+(:mod:`autobot_lib.risk.kernel`); reasons come back in the order above.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from typing import Mapping
 
 import pandas as pd
 
+from autobot_lib.data.frame import to_utc
 from autobot_lib.model import Account, TradingState
+from autobot_lib.risk import kernel
 from autobot_lib.risk.params import RiskParams
 from autobot_lib.risk.sizing import Size
 
@@ -42,48 +45,31 @@ def daily_loss(account: Account) -> float:
 
 def minutes_to_funding(now: pd.Timestamp, interval_hours: int = 8) -> float:
     """Minutes until the next funding settlement (00:00, 08:00, 16:00 UTC for 8-hour funding)."""
-    now = pd.Timestamp(now)
-    now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
-    step = pd.Timedelta(hours=interval_hours)
-    midnight = now.normalize()
-    elapsed = now - midnight
-    next_time = midnight + step * (elapsed // step + 1)
-    return (next_time - now) / pd.Timedelta(minutes=1)
+    return float(kernel.minutes_to_funding(to_utc(now).value, interval_hours * 3600 * 10**9))
+
+
+_STATES = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
+
+
+def correlated(symbol: str, account: Account, correlations: Mapping[str, float] | None,
+               threshold: float) -> bool:
+    """Is ``symbol`` correlated with a position already held (the CORRELATION veto's input)?"""
+    held = {p.symbol for p in account.positions}
+    return any(abs(c) >= threshold for s, c in (correlations or {}).items() if s in held and s != symbol)
 
 
 def pre_trade_vetoes(symbol: str, account: Account, now: pd.Timestamp, params: RiskParams,
                      correlations: Mapping[str, float] | None = None) -> tuple[Veto, ...]:
-    reasons: list[Veto] = []
-    if account.state is TradingState.HALTED:
-        reasons.append(Veto.HALTED)
-    elif account.state is TradingState.REDUCING:
-        reasons.append(Veto.REDUCING)
-    if account.position(symbol) is not None:
-        reasons.append(Veto.ALREADY_IN_POSITION)
-    if len(account.positions) >= params.max_positions:
-        reasons.append(Veto.MAX_POSITIONS)
-    if drawdown(account) >= params.max_drawdown:
-        reasons.append(Veto.MAX_DRAWDOWN)
-    if daily_loss(account) >= params.daily_loss_limit:
-        reasons.append(Veto.DAILY_LOSS_LIMIT)
-    if params.funding_avoid_min > 0 and minutes_to_funding(now, params.funding_interval_hours) <= params.funding_avoid_min:
-        reasons.append(Veto.FUNDING_WINDOW)
-    held = {p.symbol for p in account.positions}
-    if any(abs(c) >= params.correlation_threshold for s, c in (correlations or {}).items() if s in held and s != symbol):
-        reasons.append(Veto.CORRELATION)
-    return tuple(reasons)
+    mask = kernel.pre_trade_mask(_STATES[account.state], account.position(symbol) is not None, len(account.positions),
+                                 account.equity, account.peak_equity, account.daily_anchor, to_utc(now).value,
+                                 correlated(symbol, account, correlations, params.correlation_threshold),
+                                 kernel.kernel_params(params))
+    return tuple(Veto(r) for r in kernel.reasons(mask, kernel.VETO_ORDER))
 
 
 def order_vetoes(size: Size, price: float, account: Account, params: RiskParams) -> tuple[Veto, ...]:
-    reasons: list[Veto] = []
-    if size.notional > account.equity * params.max_position_value_ratio * (1 + 1e-9):
-        reasons.append(Veto.MAX_POSITION_VALUE)
-    if size.notional < params.min_position_value:
-        reasons.append(Veto.MIN_NOTIONAL)
-    margin = size.notional / params.leverage + size.notional * params.taker_fee
-    if margin > account.available:
-        reasons.append(Veto.INSUFFICIENT_MARGIN)
-    return tuple(reasons)
+    mask = kernel.order_mask(size.notional, account.equity, account.available, kernel.kernel_params(params))
+    return tuple(Veto(r) for r in kernel.reasons(mask, kernel.VETO_ORDER))
 
 
 def return_correlations(closes: pd.DataFrame, symbol: str, window: int = 168) -> dict[str, float]:

@@ -1,0 +1,68 @@
+"""The compiled decision step: whole-step quantities equal Decimal rounding, reasons decode in check
+order, and numba's cache is dropped when the code the loop inlines changes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+import pytest
+
+from autobot_lib import _numba_cache
+from autobot_lib.model import MarketFilters
+from autobot_lib.risk import RiskParams, round_down, size_position
+from autobot_lib.risk import kernel
+
+
+@pytest.mark.parametrize("step", ["0.001", "0.01", "1", "0.1", "0.00001", "10", "0.5", "0.25"])
+def test_whole_steps_equal_decimal_rounding(step):
+    """floor_units counts steps as Decimal(str(value)) / step rounded down does, for 20,000 sizes of the
+    kind sizing produces (risk / stop distance) and for exact multiples, which float division may put a
+    hair below a whole step (0.3 / 0.1 = 2.9999999999999996)."""
+    rng = np.random.default_rng(7)
+    d = Decimal(step)
+    size = float(d)
+    scale = kernel.step_scale(size)
+    values = np.concatenate([rng.uniform(0, 1000, 10_000) * size,
+                             [float(Decimal(int(k)) * d) for k in rng.integers(0, 100_000, 10_000)]])
+    for value in values.tolist():
+        units = kernel.floor_units(value, size, scale)
+        expected = (Decimal(str(value)) / d).to_integral_value(rounding="ROUND_DOWN")
+        assert units == int(expected), (value, step)
+        qty = kernel.units_to_qty(units, size, scale)
+        assert qty == float(round_down(value, d)), (value, step)
+
+
+def test_sized_quantity_is_what_is_sent():
+    filters = MarketFilters.of("0.1", "0.001", "0.001", "5")
+    size = size_position(10_000.0, 64_123.4, 812.7, RiskParams(max_position_value_ratio=10.0), filters)
+    # 100 risk / (1.5 x 812.7) = 0.08203..., toward zero to 0.001
+    assert size.qty == Decimal("0.082") and size.notional == pytest.approx(0.082 * 64_123.4, rel=1e-15)
+
+
+def test_reasons_decode_in_check_order():
+    assert kernel.reasons(0, kernel.GATE_ORDER) == ()
+    assert kernel.reasons(1 | 4, kernel.GATE_ORDER) == ("long_disabled", "no_regime")
+    assert kernel.reasons(8 | 256 | 1024, kernel.VETO_ORDER) == ("max_positions", "max_position_value",
+                                                                  "insufficient_margin")
+
+
+def test_stale_numba_cache_is_dropped_when_a_dependency_changes(tmp_path):
+    module, dependency = tmp_path / "loop.py", tmp_path / "kernel.py"
+    module.write_text("x = 1\n")
+    dependency.write_text("def f(): return 1\n")
+    cache = tmp_path / "__pycache__"
+    cache.mkdir()
+    entries = [cache / "loop.simulate-10.py311.nbi", cache / "loop.simulate-10.py311.1.nbc"]
+    other = cache / "kernel.f-1.py311.nbi"
+    for path in (*entries, other):
+        path.write_bytes(b"machine code")
+    _numba_cache.drop_stale(str(module), str(dependency))       # no stamp yet: cannot vouch for them
+    assert not any(p.exists() for p in entries) and other.exists()
+    for path in entries:
+        path.write_bytes(b"machine code")
+    _numba_cache.drop_stale(str(module), str(dependency))       # unchanged: kept
+    assert all(p.exists() for p in entries)
+    dependency.write_text("def f(): return 2\n")
+    _numba_cache.drop_stale(str(module), str(dependency))       # changed: dropped
+    assert not any(p.exists() for p in entries) and other.exists()
