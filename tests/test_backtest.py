@@ -1,4 +1,4 @@
-"""The event-driven backtester: hand-checked fills and costs, accounting identities, fast == reference."""
+"""The event-driven backtester: hand-checked fills and costs, accounting identities, compiled == reference."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from autobot_lib.model import Side
 from autobot_lib.regime import Regime
 from autobot_lib.rules import Category, Rule, RuleSet
 from conftest import real, real_funding
+from reference_backtest import reference_backtest
 
 FREE = CostModel(taker_fee=0.0, maker_fee=0.0, slippage_bps=0.0)
 
@@ -107,22 +108,44 @@ def test_accounting_identity_and_funding_recomputed_independently():
     assert (result.equity["drawdown"] >= 0).all() and result.equity["drawdown"].max() < 1
 
 
-@pytest.mark.parametrize("overrides", [dict(ACTIVATION_THRESHOLD=0.45),
-                                        dict(STRATEGY="donchian", MAX_DRAWDOWN=1.0,
-                                             donchian={"use_exit_channel": True})])
-def test_fast_path_equals_calling_decide_on_every_bar(overrides):
-    bars = real("binance_usdm_BTCUSDT_1h.csv.gz").iloc[-6000:]
-    settings = load_settings(env_file=None, **overrides)
-    fast = run_backtest(bars, settings)
-    slow = run_backtest(bars, settings, reference=True)
-    pd.testing.assert_frame_equal(fast.trades, slow.trades)
-    pd.testing.assert_frame_equal(fast.equity, slow.equity)
-    core = ["timestamp", "outcome", "proposal", "bias", "confidence", "direction", "regime"]
-    pd.testing.assert_frame_equal(fast.journal[core], slow.journal[core])
-    decided = fast.journal["rules_hit"].notna()
-    for column in ("gate", "vetoes", "size", "intents", "exits"):
-        assert fast.journal.loc[decided, column].tolist() == slow.journal.loc[decided, column].tolist()
+def _oracle_cases():
+    btc = real("binance_usdm_BTCUSDT_1h.csv.gz")
+    eth = real("binance_usdm_ETHUSDT_1h.csv.gz")
+    funding = {"BTCUSDT": real_funding("binance_usdm_BTCUSDT_funding.csv.gz")}
+    ladder_costs = CostModel(tp_as_maker=True, slippage_atr=0.05)
+    return {
+        "autobot, funding": (btc.iloc[-6000:], dict(ACTIVATION_THRESHOLD=0.45, MAX_DRAWDOWN=1.0), dict(funding=funding)),
+        "donchian, exit channel, pyramiding": (btc.iloc[-6000:], dict(STRATEGY="donchian", MAX_DRAWDOWN=1.0, donchian={
+            "use_exit_channel": True, "enable_pyramiding": True}), {}),
+        "take-profit ladder, maker targets, ATR slippage": (btc.iloc[-6000:], dict(
+            ACTIVATION_THRESHOLD=0.45, MAX_DRAWDOWN=1.0, TP_LADDER=[[1.0, 0.5], [2.0, 0.5]]), dict(costs=ladder_costs)),
+        "two symbols, different spans": ({"BTCUSDT": btc.iloc[-5000:], "ETHUSDT": eth.iloc[-4200:-300]}, dict(
+            ACTIVATION_THRESHOLD=0.4, MAX_POSITIONS=2, MAX_DRAWDOWN=1.0), {}),
+        "20x leverage: liquidations": (btc.iloc[:9000], dict(STRATEGY="donchian", MAX_DRAWDOWN=1.0, donchian={
+            "leverage": 20, "atr_stop_k": 15}), {}),
+        "warm-up only (trade_from)": (btc.iloc[-3000:], dict(ACTIVATION_THRESHOLD=0.45, MAX_DRAWDOWN=1.0),
+                                      dict(trade_from=btc.index[-1500])),
+    }
+
+
+@pytest.mark.parametrize("case", ["autobot, funding", "donchian, exit channel, pyramiding",
+                                  "take-profit ladder, maker targets, ATR slippage", "two symbols, different spans",
+                                  "20x leverage: liquidations", "warm-up only (trade_from)"])
+def test_compiled_loop_equals_the_python_reference_calling_decide_on_every_bar(case):
+    """The compiled loop against a plain-Python backtester (tests/reference_backtest.py) that calls
+    :func:`autobot_lib.pipeline.decide`, the live engine's entry point, on every bar."""
+    bars, overrides, kwargs = _oracle_cases()[case]
+    settings = load_settings(env_file=None, config_json=None, **overrides)
+    fast = run_backtest(bars, settings, **kwargs)
+    slow = reference_backtest(bars, settings, **kwargs)
     assert len(fast.trades) > 20
+    pd.testing.assert_frame_equal(fast.trades, slow.trades, check_dtype=False)
+    pd.testing.assert_frame_equal(fast.equity, slow.equity)
+    assert list(fast.journal.columns) == list(slow.journal.columns)
+    for column in fast.journal.columns:
+        assert fast.journal[column].tolist() == slow.journal[column].tolist(), column
+    if "liquidations" in case:
+        assert (fast.trades["exit_reason"] == "liquidation").sum() > 0
 
 
 def test_two_symbols_share_one_account():

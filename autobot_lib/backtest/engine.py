@@ -1,38 +1,35 @@
-"""Event-driven backtester for USD-M perpetuals on the one decision path (:func:`autobot_lib.pipeline.decide`).
+"""Event-driven backtester for USD-M perpetuals on the one decision path.
 
-Per closed bar and symbol, in time order across symbols on one shared account:
-1. at the first bar of a UTC day the daily anchor becomes the equity (daily loss limit);
-2. funding settlements since the previous bar are charged or paid on open positions (real rates when
-   given, at the bar's open as mark price);
-3. orders decided on the previous bar fill at this bar's open (market entries and market exits), with
-   slippage and the taker fee;
-4. an isolated position whose bar reaches its liquidation price before its stop is liquidated there,
-   with the liquidation fee;
-5. :func:`decide` runs: stops and targets fill inside the bar from its high/low (the stop wins when
-   both could have, see :mod:`autobot_lib.risk.exits`), positions are managed, entries are queued;
-6. equity, balance, margin and drawdown are marked at the close.
+The bar loop (:mod:`autobot_lib.backtest.loop`) is compiled and calls the compiled decision step
+(:func:`autobot_lib.risk.kernel.decide_bar`) that :func:`autobot_lib.pipeline.decide`, the live
+engine's entry point, wraps: one implementation, called without Python in between. Per closed bar and
+symbol, in time order across symbols on one shared account: daily anchor, funding, the previous bar's
+market orders fill at this open, liquidation, the decision (stops and targets inside the bar, the stop
+first when both could have filled), then equity, margin and drawdown at the close.
 
-Speed without a second implementation: on a bar where the symbol holds no position and its signal is
-NEUTRAL, :func:`decide` changes nothing and returns an outcome that the arrays already hold (warm-up,
-neutral or below threshold); the loop records that outcome instead of calling it. ``reference=True``
-calls :func:`decide` on every bar; a test checks both give the same trades and journal.
+This module prepares the arrays and turns the loop's output into frames: trades and the equity curve at
+once, the decision journal when first read (it has a record per bar and is only needed for reports).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from functools import cached_property
+from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
-from autobot_lib.backtest.costs import CostModel, funding_payment, liquidation_price
+from autobot_lib.backtest import loop
+from autobot_lib.backtest.costs import CostModel
 from autobot_lib.config import Settings
 from autobot_lib.data.frame import infer_timeframe, timeframe_delta, to_utc
 from autobot_lib.journal import journal_frame
-from autobot_lib.model import Account, Bar, ExitReason, IntentKind, MarketFilters, OrderIntent, Position, Proposal
-from autobot_lib.pipeline import Context, build_features, decide, feature_spec, open_position, regime_params, strategy_for
+from autobot_lib.model import MarketFilters, Position, Proposal, Side
+from autobot_lib.pipeline import Context, build_features, decision_from, feature_spec, regime_params, strategy_for
+from autobot_lib.risk import kernel
+from autobot_lib.risk.exits import position_step_from, step_buffers
 from autobot_lib.risk.params import RiskParams, risk_params
+from autobot_lib.risk.sizing import size_from
 from autobot_lib.rules.rule import RuleSet
 
 END_OF_DATA = "end_of_data"
@@ -44,257 +41,66 @@ TRADE_COLUMNS = ["symbol", "side", "entry_time", "entry_price", "initial_stop", 
                  "entry_regime"]
 
 
-@dataclass
-class _Held:
-    """The backtester's bookkeeping around one open position."""
-
-    position: Position
-    margin: float
-    fees: float
-    entry_time: pd.Timestamp
-    entry_rules: str
-    entry_regime: str | None
-    liquidation: float
-    funding: float = 0.0
-    realized: float = 0.0          # gross PnL of partial exits so far
-    exit_value: float = 0.0        # sum of qty x price of exits
-    exit_qty: float = 0.0
-    max_qty: float = 0.0
-    mae: float = 0.0               # worst adverse excursion from the first entry, price units
-    mfe: float = 0.0
+_EXIT_LABELS = np.array([r.value for r in kernel.EXIT_REASONS] + [END_OF_DATA], dtype=object)
+_REGIME_LABELS = {1.0: "BULL_TREND", -1.0: "BEAR_TREND", 0.0: "RANGE"}
 
 
-@dataclass
-class _Symbol:
-    """A symbol's precomputed arrays and its place in the loop."""
-
-    name: str
-    features: pd.DataFrame
-    evaluation: Any
-    filters: MarketFilters
-    t_ns: np.ndarray               # bar open times, int64 ns (no Timestamp boxing per bar)
-    funding_times: np.ndarray      # int64 ns
-    funding_rates: np.ndarray
-    recorded: list[str]
-    recorded_values: np.ndarray
-    o: np.ndarray
-    h: np.ndarray
-    l: np.ndarray
-    c: np.ndarray
-    v: np.ndarray
-    atr: np.ndarray
-    adx: np.ndarray
-    adx_prev: np.ndarray
-    age: np.ndarray
-    regime: list[str | None]
-    proposal: np.ndarray
-    exit_upper: np.ndarray | None
-    exit_lower: np.ndarray | None
-    cursor: int = 0
-    funding_cursor: int = 0
-    pending: list[tuple[OrderIntent, float, str | None]] = field(default_factory=list)  # intent, ATR, regime
-    last_close: float = float("nan")
-
-
-@dataclass(frozen=True)
 class BacktestResult:
-    trades: pd.DataFrame
-    equity: pd.DataFrame           # per bar: equity, balance, unrealized, margin, drawdown
-    journal: pd.DataFrame
-    initial_equity: float
-    settings: Settings
-    costs: CostModel
+    """Trades, the equity curve (per bar: equity, balance, margin, drawdown, unrealized) and the journal."""
+
+    def __init__(self, trades: pd.DataFrame, equity: pd.DataFrame, journal: pd.DataFrame | Callable[[], pd.DataFrame],
+                 initial_equity: float, settings: Settings, costs: CostModel):
+        self.trades, self.equity, self.initial_equity, self.settings, self.costs = (trades, equity, initial_equity,
+                                                                                    settings, costs)
+        self._journal = journal
+
+    @cached_property
+    def journal(self) -> pd.DataFrame:
+        return self._journal() if callable(self._journal) else self._journal
 
     @property
     def final_equity(self) -> float:
         return float(self.equity["equity"].iloc[-1]) if len(self.equity) else self.initial_equity
 
 
-class _Engine:
-    def __init__(self, symbols: list[_Symbol], settings: Settings, params: RiskParams, strategy_name: str,
-                 equity: float, costs: CostModel, bar_length: pd.Timedelta, reference: bool):
-        self.symbols, self.settings, self.params = symbols, settings, params
-        self.strategy, self.costs, self.bar_length, self.reference = strategy_name, costs, bar_length, reference
-        self.balance = equity
-        self.peak = equity
-        self.anchor = equity
-        self.anchor_day: Any = None
-        self.held: dict[str, _Held] = {}
-        self.trades: list[dict] = []
-        self.records: dict[tuple[str, int], Any] = {}
-        self.by_name = {s.name: s for s in symbols}
+class _Symbol:
+    """One symbol's features, signals and where its bars sit on the shared timeline."""
 
-    # --- account -----------------------------------------------------------------------------------
-    def unrealized(self) -> float:
-        return sum(h.position.side.sign * h.position.qty * (self.by_name[s].last_close - h.position.entry_price)
-                   for s, h in self.held.items())
+    def __init__(self, name: str, bars: pd.DataFrame, settings: Settings, rules: RuleSet | None,
+                 filters: MarketFilters, funding: pd.DataFrame | None):
+        self.name, self.filters = name, filters
+        self.features = build_features(bars, feature_spec(settings), regime_params(settings))
+        strategy = strategy_for(settings, rules)
+        self.evaluation = strategy.evaluate(self.features)
+        self.recorded = sorted(strategy.rules.columns) if hasattr(strategy, "rules") else [strategy.upper,
+                                                                                          strategy.lower]
+        proposal = self.evaluation.proposal
+        self.proposal_sign = (proposal == Proposal.PROPOSE_LONG.value).astype(np.int64) - \
+            (proposal == Proposal.PROPOSE_SHORT.value).astype(np.int64)
+        has_funding = funding is not None and len(funding) > 0
+        self.funding_times = funding.index.as_unit("ns").asi8 if has_funding else np.array([], dtype=np.int64)
+        self.funding_rates = funding["funding_rate"].to_numpy(dtype=np.float64) if has_funding else np.array([])
+        self.where = np.empty(0, dtype=np.int64)     # row of each bar on the timeline
 
-    def equity(self) -> float:
-        return self.balance + self.unrealized()
-
-    def account(self) -> Account:
-        margin = sum(h.margin for h in self.held.values())
-        return Account(self.equity(), self.balance - margin, self.peak, self.anchor,
-                       positions=tuple(h.position for h in self.held.values()))
-
-    # --- fills -------------------------------------------------------------------------------------
-    def _fee(self, notional: float, maker: bool = False) -> float:
-        return notional * (self.costs.maker_fee if maker else self.costs.taker_fee)
-
-    def _open(self, sym: _Symbol, intent: OrderIntent, atr: float, regime: str | None, t: pd.Timestamp,
-              price: float) -> None:
-        fill = self.costs.slipped(intent.side, price, atr, opening=True)
-        position = open_position(intent, fill, atr, t, self.params)
-        notional = position.qty * fill
-        fee = self._fee(notional)
-        self.balance -= fee
-        self.held[sym.name] = _Held(position, notional / self.params.leverage, fee, t, intent.reason, regime,
-                                    liquidation_price(intent.side, fill, self.params.leverage,
-                                                      self.costs.maintenance_margin_rate), max_qty=position.qty)
-
-    def _exit(self, sym: _Symbol, qty: float, price: float, reason: str, t: pd.Timestamp, *, maker: bool = False,
-              fee_rate: float | None = None) -> None:
-        h = self.held[sym.name]
-        pos = h.position
-        gross = pos.side.sign * qty * (price - pos.entry_price)
-        fee = qty * price * (fee_rate if fee_rate is not None else (self.costs.maker_fee if maker else self.costs.taker_fee))
-        self.balance += gross - fee
-        h.realized += gross
-        h.fees += fee
-        h.exit_value += qty * price
-        h.exit_qty += qty
-        remaining = pos.qty - qty
-        if remaining <= pos.initial_qty * 1e-9:
-            self._close_trade(sym.name, h, reason, t)
-        else:
-            h.margin *= remaining / pos.qty
-            h.position = pos.with_(qty=remaining)
-
-    def _close_trade(self, name: str, h: _Held, reason: str, t: pd.Timestamp) -> None:
-        pos = h.position
-        risk = pos.risk_per_unit * pos.initial_qty
-        pnl = h.realized - h.fees - h.funding
-        self.trades.append({
-            "symbol": name, "side": pos.side.value, "entry_time": h.entry_time, "entry_price": pos.first_entry_price,
-            "initial_stop": pos.first_entry_price - pos.side.sign * pos.risk_per_unit,
-            "exit_time": t, "exit_price": h.exit_value / h.exit_qty, "qty": h.max_qty,
-            "notional": h.max_qty * pos.first_entry_price, "fees": h.fees, "funding": h.funding, "pnl": pnl,
-            "r_multiple": pnl / risk if risk else np.nan,
-            "mae_r": -h.mae / pos.risk_per_unit if pos.risk_per_unit else np.nan,
-            "mfe_r": h.mfe / pos.risk_per_unit if pos.risk_per_unit else np.nan,
-            "bars_held": pos.bars_held, "exit_reason": reason, "entry_rules": h.entry_rules,
-            "entry_regime": h.entry_regime})
-        del self.held[name]
-
-    # --- one bar ------------------------------------------------------------------------------------
-    def bar(self, sym: _Symbol, i: int) -> None:
-        t_ns = int(sym.t_ns[i])
-        o, hi, lo, c = sym.o[i], sym.h[i], sym.l[i], sym.c[i]
-        day = t_ns // _DAY_NS
-        if day != self.anchor_day:
-            self.anchor_day, self.anchor = day, self.equity()
-        held = self.held.get(sym.name)
-        # funding settlements in (previous bar open, this bar open]
-        while sym.funding_cursor < len(sym.funding_times) and sym.funding_times[sym.funding_cursor] <= t_ns:
-            if held is not None and sym.funding_times[sym.funding_cursor] > held.entry_time.value:
-                pay = funding_payment(held.position.side, held.position.qty, o, sym.funding_rates[sym.funding_cursor])
-                self.balance -= pay
-                held.funding += pay
-            sym.funding_cursor += 1
-        t = pd.Timestamp(t_ns, tz="UTC") if (sym.pending or held is not None or self.reference
-                                             or sym.proposal[i] != _NEUTRAL) else None
-        # orders decided on the previous bar fill at this open
-        for intent, atr, regime in sym.pending:
-            if intent.kind is IntentKind.EXIT and sym.name in self.held:
-                h = self.held[sym.name]
-                fill = self.costs.slipped(h.position.side, o, atr, opening=False)
-                self._exit(sym, h.position.qty, fill, intent.reason, t)
-            elif intent.kind is IntentKind.ENTRY and sym.name not in self.held:
-                self._open(sym, intent, atr, regime, t, o)
-        sym.pending = []
-        held = self.held.get(sym.name)
-        sym.last_close = c
-        if held is not None:
-            pos = held.position
-            sign = pos.side.sign
-            held.mfe = max(held.mfe, sign * ((hi if sign > 0 else lo) - pos.first_entry_price))
-            held.mae = min(held.mae, sign * ((lo if sign > 0 else hi) - pos.first_entry_price))
-            adverse = lo if sign > 0 else hi
-            stop_protects = sign * (pos.stop - held.liquidation) > 0
-            if sign * (adverse - held.liquidation) <= 0 and (not stop_protects or sign * (o - held.liquidation) <= 0):
-                self._exit(sym, pos.qty, held.liquidation, ExitReason.LIQUIDATION.value, t,
-                           fee_rate=self.costs.liquidation_fee)
-                held = None
-        if held is None and not self.reference and sym.proposal[i] == _NEUTRAL:
-            return  # nothing can happen: the outcome is already in the arrays
-        self._decide(sym, i, t, o, hi, lo, c)
-
-    def _decide(self, sym: _Symbol, i: int, t: pd.Timestamp, o: float, hi: float, lo: float, c: float) -> None:
-        ctx = Context(Bar(t, o, hi, lo, c, sym.v[i]), t + self.bar_length, sym.atr[i], sym.adx[i], sym.adx_prev[i],
-                      sym.regime[i], int(sym.age[i]), sym.filters, {},
-                      (sym.exit_upper[i], sym.exit_lower[i]) if sym.exit_upper is not None else None)
-        features = dict(zip(sym.recorded, sym.recorded_values[i].tolist()))
-        decision = decide(sym.name, ctx, sym.evaluation.signal(i, features), self.account(), self.params,
-                          self.strategy)
-        self.records[(sym.name, i)] = decision.record
-        step = decision.step
-        if step is not None:
-            h = self.held[sym.name]
-            for fill in step.exits:
-                maker = self.costs.tp_as_maker and fill.reason in (ExitReason.TAKE_PROFIT, ExitReason.TP_LADDER)
-                price = fill.price if maker else self.costs.slipped(h.position.side, fill.price, ctx.atr, opening=False)
-                self._exit(sym, fill.qty, price, fill.reason.value, t, maker=maker)
-                if sym.name not in self.held:
-                    break
-            if step.position is not None and sym.name in self.held:
-                h = self.held[sym.name]
-                for add in step.adds:
-                    fill = self.costs.slipped(h.position.side, add.price, ctx.atr, opening=True)
-                    fee = self._fee(add.qty * fill)
-                    self.balance -= fee
-                    h.fees += fee
-                    h.margin += add.qty * fill / self.params.leverage
-                h.position = step.position      # its qty already counts this bar's partial exits and adds
-                h.max_qty = max(h.max_qty, h.position.qty)
-        for intent in decision.intents:
-            # stops and targets were filled inside the bar above; market orders wait for the next open
-            if intent.kind is IntentKind.ENTRY or (intent.kind is IntentKind.EXIT and step is not None
-                                                   and step.close_reason is not None):
-                sym.pending.append((intent, ctx.atr, ctx.regime))
-
-    def mark(self) -> tuple[float, float, float, float]:
-        if not self.held:  # flat: nothing to mark
-            self.peak = max(self.peak, self.balance)
-            return self.balance, self.balance, 0.0, 1.0 - self.balance / self.peak if self.peak > 0 else 0.0
-        equity = self.equity()
-        self.peak = max(self.peak, equity)
-        margin = sum(h.margin for h in self.held.values())
-        return equity, self.balance, margin, 1.0 - equity / self.peak if self.peak > 0 else 0.0
+    @cached_property
+    def columns(self) -> dict[str, np.ndarray]:
+        return {c: self.features[c].to_numpy() for c in self.features.columns}
 
 
-def _prepare(name: str, bars: pd.DataFrame, settings: Settings, rules: RuleSet | None, params: RiskParams,
-             filters: MarketFilters, funding: pd.DataFrame | None) -> _Symbol:
-    features = build_features(bars, feature_spec(settings), regime_params(settings))
-    strategy = strategy_for(settings, rules)
-    evaluation = strategy.evaluate(features)
-    recorded = sorted(strategy.rules.columns) if hasattr(strategy, "rules") else [strategy.upper, strategy.lower]
-    times = funding.index.as_unit("ns").asi8 if funding is not None and len(funding) else np.array([], dtype=np.int64)
-    rates = funding["funding_rate"].to_numpy(dtype=np.float64) if funding is not None and len(funding) else np.array([])
-    def arr(column: str) -> np.ndarray:
-        return features[column].to_numpy(dtype=np.float64)
-
-    n = params.exit_channel
-    return _Symbol(name, features, evaluation, filters, features.index.as_unit("ns").asi8, times, rates, recorded,
-                   features[recorded].to_numpy(dtype=np.float64), *(arr(k) for k in ("open", "high", "low", "close",
-                                                                                       "volume", "atr", "adx", "adx_prev")),
-                   features["regime_age"].to_numpy(), [r if isinstance(r, str) else None for r in features["regime"]],
-                   evaluation.proposal, arr(f"dc_upper_{n}") if n else None, arr(f"dc_lower_{n}") if n else None)
+def _grid(symbols: list[_Symbol], n: int, values: Callable[[_Symbol], np.ndarray], fill, dtype) -> np.ndarray:
+    """[timeline bar, symbol] from each symbol's own bars."""
+    if len(symbols) == 1 and len(symbols[0].where) == n:
+        return np.ascontiguousarray(values(symbols[0]), dtype=dtype).reshape(n, 1)
+    out = np.full((n, len(symbols)), fill, dtype=dtype)
+    for k, sym in enumerate(symbols):
+        out[sym.where, k] = values(sym)
+    return out
 
 
 def run_backtest(bars: Mapping[str, pd.DataFrame] | pd.DataFrame, settings: Settings, *, equity: float = 10_000.0,
                  costs: CostModel = CostModel(), funding: Mapping[str, pd.DataFrame] | None = None,
                  filters: Mapping[str, MarketFilters] | None = None, rules: RuleSet | None = None,
-                 reference: bool = False, trade_from: pd.Timestamp | str | None = None) -> BacktestResult:
+                 trade_from: pd.Timestamp | str | None = None) -> BacktestResult:
     """Backtest ``settings.STRATEGY`` over ``bars`` (one frame, or {symbol: frame} on a shared account).
 
     ``trade_from``: bars before it only warm the indicators up (out-of-sample windows in walk-forward);
@@ -308,85 +114,149 @@ def run_backtest(bars: Mapping[str, pd.DataFrame] | pd.DataFrame, settings: Sett
     first = next(iter(bars.values()))
     bar_length = timeframe_delta(first.attrs.get("timeframe") or infer_timeframe(first.index))
     params = risk_params(settings)
-    symbols = [_prepare(name, frame, settings, rules, params, (filters or {}).get(name, MarketFilters()),
-                        (funding or {}).get(name)) for name, frame in sorted(bars.items())]
-    engine = _Engine(symbols, settings, params, strategy_for(settings, rules).name, equity, costs, bar_length,
-                     reference)
+    symbols = [_Symbol(name, frame, settings, rules, (filters or {}).get(name, MarketFilters()),
+                       (funding or {}).get(name)) for name, frame in sorted(bars.items())]
     timeline = symbols[0].features.index
     for sym in symbols[1:]:
         timeline = timeline.union(sym.features.index)
-    start = 0 if trade_from is None else int(timeline.searchsorted(to_utc(trade_from)))
     for sym in symbols:
-        sym.cursor = int(sym.features.index.searchsorted(timeline[start])) if start < len(timeline) else len(sym.t_ns)
-    marks = np.full((len(timeline), 4), np.nan)
-    if len(symbols) == 1 and not reference:
-        _run_single(engine, symbols[0], marks, symbols[0].cursor)
-    else:
-        positions = [timeline.get_indexer(sym.features.index) for sym in symbols]
-        for u in range(start, len(timeline)):
-            for sym, where in zip(symbols, positions):
-                if sym.cursor < len(where) and where[sym.cursor] == u:
-                    engine.bar(sym, sym.cursor)
-                    sym.cursor += 1
-            marks[u] = engine.mark()
-    for sym in symbols:  # close what is still open at the last close, so every trade is complete
-        if sym.name in engine.held:
-            engine._exit(sym, engine.held[sym.name].position.qty, sym.last_close, END_OF_DATA, sym.features.index[-1])
-    if len(timeline):
-        marks[-1] = engine.mark()
+        sym.where = np.arange(len(timeline)) if sym.features.index is timeline else \
+            timeline.get_indexer(sym.features.index)
+    n, n_sym = len(timeline), len(symbols)
+    start = 0 if trade_from is None else int(timeline.searchsorted(to_utc(trade_from)))
+
+    def column(name: str, fill=np.nan, dtype=np.float64) -> np.ndarray:
+        return _grid(symbols, n, lambda sym: sym.features[name].to_numpy(), fill, dtype)
+
+    channel = params.exit_channel
+    nan_grid = np.full((n, n_sym), np.nan)
+    exit_upper = column(f"dc_upper_{channel}") if channel else nan_grid
+    exit_lower = column(f"dc_lower_{channel}") if channel else nan_grid
+    has = _grid(symbols, n, lambda sym: np.ones(len(sym.where), dtype=bool), False, bool)
+    regime = _grid(symbols, n, lambda sym: sym.features["regime_code"].to_numpy(), np.nan, np.float64)
+    direction = _grid(symbols, n, lambda sym: sym.evaluation.direction, 0, np.int64)
+    proposal = _grid(symbols, n, lambda sym: sym.proposal_sign, 0, np.int64)
+    funding_times = np.concatenate([sym.funding_times for sym in symbols]).astype(np.int64)
+    funding_rates = np.concatenate([sym.funding_rates for sym in symbols]).astype(np.float64)
+    funding_start = np.cumsum([0] + [len(sym.funding_times) for sym in symbols]).astype(np.int64)
+    steps = [float(sym.filters.step_size) for sym in symbols]
+    filter_rows = np.array([[step, kernel.step_scale(step), float(sym.filters.min_qty), float(sym.filters.min_notional)]
+                            for step, sym in zip(steps, symbols)])
+    cost_row = (costs.taker_fee, costs.maker_fee, costs.slippage_bps, costs.slippage_atr, float(costs.tp_as_maker),
+                costs.liquidation_fee, costs.maintenance_margin_rate)
+    exits, adds = step_buffers(params)
+    marks = np.empty((n, 4))
+    ji = np.empty((n, n_sym, len(loop.JI)), dtype=np.int64)
+    jf = np.empty((n, n_sym, loop.JF_WIDTH))
+    events = np.empty((n * n_sym * (len(exits) + len(adds)), 3))
+    tf = np.empty((n * n_sym + n_sym, len(loop.TF)))
+    ti = np.empty((n * n_sym + n_sym, len(loop.TI)), dtype=np.int64)
+    t_ns = timeline.as_unit("ns").asi8
+    n_trades, _ = loop.simulate(
+        t_ns, has, column("open"), column("high"), column("low"), column("close"), column("atr"), column("adx"),
+        column("adx_prev"), regime, column("regime_age", 0, np.int64), exit_upper, exit_lower, direction, proposal,
+        funding_times, funding_rates, funding_start, filter_rows, cost_row, float(equity), bar_length.value, start,
+        kernel.kernel_params(params), exits, adds, marks, ji, jf, events, tf, ti)
+
     curve = pd.DataFrame(marks[start:], index=timeline[start:], columns=["equity", "balance", "margin", "drawdown"])
     curve["unrealized"] = curve["equity"] - curve["balance"]
-    trades = pd.DataFrame(engine.trades, columns=TRADE_COLUMNS)
-    journal = _journal(symbols, engine, params)
-    if start:
-        journal = journal[journal["timestamp"] >= timeline[start]].reset_index(drop=True)
+    trades = _trades(symbols, tf[:n_trades], ti[:n_trades])
+    strategy = strategy_for(settings, rules).name
+    journal = lambda: _journal(symbols, strategy, params, bar_length, ji, jf, events, start, timeline)  # noqa: E731
     return BacktestResult(trades, curve, journal, equity, settings, costs)
 
 
-def _run_single(engine: _Engine, sym: _Symbol, marks: np.ndarray, first: int = 0) -> None:
-    """One symbol: while flat with nothing pending, jump to the next bar whose signal is not NEUTRAL.
-    Nothing happens on the bars in between (equity, peak and margin stay put), so their marks are one
-    slice; the bars that are processed are processed exactly as in the general loop."""
-    n = len(sym.t_ns)
-    active = np.flatnonzero(sym.proposal != _NEUTRAL)
-    i = first
-    while i < n:
-        if not engine.held and not sym.pending:
-            k = int(np.searchsorted(active, i))
-            j = int(active[k]) if k < len(active) else n
-            if j > i:
-                marks[i:j] = engine.mark()
-                sym.last_close = sym.c[j - 1]
-                i = j
-                continue
-        sym.cursor = i
-        engine.bar(sym, i)
-        marks[i] = engine.mark()
-        i += 1
-    sym.cursor = n
+def _trades(symbols: list[_Symbol], tf: np.ndarray, ti: np.ndarray) -> pd.DataFrame:
+    cols = dict(zip(loop.TF, tf.T))
+    icols = dict(zip(loop.TI, ti.T))
+    names = np.array([s.name for s in symbols], dtype=object)
+    rules = np.empty(len(ti), dtype=object)
+    for k, sym in enumerate(symbols):      # the rules that fired on each trade's entry bar
+        mine = icols["symbol"] == k
+        fired = sym.evaluation.fired[np.searchsorted(sym.where, icols["entry_bar"][mine])]
+        combos, which = np.unique(fired, axis=0, return_inverse=True)
+        labels = [",".join(n for n, hit in zip(sym.evaluation.rule_names, combo) if hit) for combo in combos]
+        rules[mine] = np.array(labels + [""], dtype=object)[which.reshape(-1)] if len(combos) else []
+    regimes = [_REGIME_LABELS.get(r) for r in cols["entry_regime"].tolist()]
+    return pd.DataFrame({
+        "symbol": names[icols["symbol"]], "side": np.where(icols["sign"] > 0, Side.LONG.value, Side.SHORT.value).astype(object),
+        "entry_time": pd.to_datetime(icols["entry_time"], utc=True), "entry_price": cols["entry_price"],
+        "initial_stop": cols["initial_stop"], "exit_time": pd.to_datetime(icols["exit_time"], utc=True),
+        "exit_price": cols["exit_price"], "qty": cols["qty"], "notional": cols["notional"], "fees": cols["fees"],
+        "funding": cols["funding"], "pnl": cols["pnl"], "r_multiple": cols["r_multiple"], "mae_r": cols["mae_r"],
+        "mfe_r": cols["mfe_r"], "bars_held": icols["bars_held"], "exit_reason": _EXIT_LABELS[icols["exit_reason"]],
+        "entry_rules": pd.Series(rules, dtype=object), "entry_regime": pd.Series(regimes, dtype=object),
+    }, columns=TRADE_COLUMNS)
 
 
-def _journal(symbols: list[_Symbol], engine: _Engine, params: RiskParams) -> pd.DataFrame:
-    """Every bar's decision: the full record where :func:`decide` ran, the array outcome elsewhere."""
+def _position(symbol: str, state: np.ndarray) -> Position:
+    sign, qty, entry, stop, tp, rpu, atr, initial, bars_held, be, pyramid, ladder, first = state.tolist()
+    return Position(symbol, Side.LONG if sign > 0 else Side.SHORT, qty, entry, stop, None if tp != tp else tp, rpu, atr,
+                    pd.NaT, initial, int(bars_held), bool(be), int(pyramid), int(ladder), first)
+
+
+def _journal(symbols: list[_Symbol], strategy: str, params: RiskParams, bar_length: pd.Timedelta, ji: np.ndarray,
+             jf: np.ndarray, events: np.ndarray, start: int, timeline: pd.DatetimeIndex) -> pd.DataFrame:
+    """Every bar's decision: the outcome and signal for all, the full record (as :func:`decide` writes it)
+    where a position was held or an entry proposed."""
     frames = []
-    for sym in symbols:
-        ev = sym.evaluation
-        warm = np.isnan(sym.atr) | (params.use_adx_gate & np.array([r is None for r in sym.regime]))
-        outcome = np.where(warm, "warmup", np.where(ev.direction == 0, "neutral", "below_threshold")).astype(object)
-        base = pd.DataFrame({"timestamp": sym.features.index, "symbol": sym.name, "strategy": engine.strategy,
-                             "outcome": outcome, "close": sym.c, "regime": sym.regime, "regime_age": sym.age,
-                             "bias": ev.bias, "confidence": ev.confidence, "direction": ev.direction,
-                             "proposal": ev.proposal})
-        decided = [(i, r) for (name, i), r in engine.records.items() if name == sym.name]
-        if decided:
-            detail = journal_frame([r for _, r in decided])
-            detail.index = [i for i, _ in decided]
+    gate_labels = np.array([f"gate:{g}" for g in kernel.GATE_ORDER], dtype=object)
+    veto_labels = np.array([f"veto:{v}" for v in kernel.VETO_ORDER], dtype=object)
+    size_labels = np.array([f"size:{r}" for r in kernel.SIZE_REASONS], dtype=object)
+    for k, sym in enumerate(symbols):
+        keep = sym.where >= start
+        rows, local = sym.where[keep], np.flatnonzero(keep)
+        ints, floats = ji[rows, k], jf[rows, k]
+        code = ints[:, 0]
+        outcome = np.array(kernel.OUTCOMES, dtype=object)[code]
+        lowest = lambda mask: np.log2(np.maximum(mask & -mask, 1)).astype(int)  # noqa: E731
+        outcome = np.where(code == kernel.GATE, gate_labels[lowest(ints[:, 1])], outcome)
+        outcome = np.where(code == kernel.VETO, veto_labels[lowest(ints[:, 2])], outcome)
+        outcome = np.where(code == kernel.SIZE, size_labels[np.maximum(ints[:, 6], 0)], outcome)
+        ev, f = sym.evaluation, sym.features
+        base = pd.DataFrame({"timestamp": f.index[local], "symbol": sym.name, "strategy": strategy,
+                             "outcome": outcome, "close": f["close"].to_numpy()[local],
+                             "regime": f["regime"].to_numpy()[local], "regime_age": f["regime_age"].to_numpy()[local],
+                             "bias": ev.bias[local], "confidence": ev.confidence[local],
+                             "direction": ev.direction[local], "proposal": ev.proposal[local]})
+        decided = np.flatnonzero((code == kernel.IN_POSITION) | (sym.proposal_sign[local] != 0))
+        if len(decided):
+            records = [_record(sym, strategy, params, bar_length, int(local[j]), ints[j], floats[j], events).record
+                       for j in decided]
+            detail = journal_frame(records)
             for column in detail.columns:
                 if column not in base.columns:
-                    base[column] = None
-                base[column] = base[column].astype(object)
-                base.loc[detail.index, column] = detail[column].astype(object).to_numpy()
+                    base[column] = pd.Series([None] * len(base), dtype=object)
+                    base.loc[decided, column] = pd.Series(detail[column].tolist(), index=decided, dtype=object)
         frames.append(base)
     journal = pd.concat(frames, ignore_index=True)
-    journal["timestamp"] = pd.to_datetime(journal["timestamp"], utc=True).dt.as_unit("ns")
+    journal["timestamp"] = journal["timestamp"].dt.as_unit("ns")
     return journal.sort_values(["timestamp", "symbol"], kind="stable").reset_index(drop=True)
+
+
+class _Row:
+    """Row ``i`` of a symbol's feature columns, read on demand (faster than ``DataFrame.iloc``)."""
+
+    def __init__(self, columns: dict[str, np.ndarray], i: int):
+        self.columns, self.i = columns, i
+
+    def __getitem__(self, name: str):
+        return self.columns[name][self.i]
+
+
+def _record(sym: _Symbol, strategy: str, params: RiskParams, bar_length: pd.Timedelta, i: int, ints: np.ndarray,
+            floats: np.ndarray, events: np.ndarray):
+    """Bar ``i``'s decision rebuilt from the loop's arrays by the function :func:`decide` ends with."""
+    row = _Row(sym.columns, i)
+    ctx = Context.from_row(sym.features.index[i], row, bar_length, sym.filters, exit_channel=params.exit_channel)
+    signal = sym.evaluation.signal(i, {c: float(row[c]) for c in sym.recorded})
+    outcome, gate, vetoes, sized, units, capped, reason, close_reason, moved, closed, n_exits, n_adds, first = \
+        ints.tolist()
+    size = size_from((units, floats[0], floats[1], floats[2], floats[3], capped, reason), sym.filters) if sized else None
+    position = step = None
+    if outcome == kernel.IN_POSITION:
+        position = _position(sym.name, floats[loop.JF_BEFORE:loop.JF_AFTER])
+        after = tuple(floats[loop.JF_AFTER:].tolist())
+        step = position_step_from(position, after, events[first:first + n_exits], events[first + n_exits:first + n_exits + n_adds],
+                                  moved, close_reason, closed)
+    return decision_from(sym.name, ctx, signal, params, strategy, outcome, gate, vetoes, size, position, step)
