@@ -61,6 +61,11 @@ def strategy_for(settings: Settings, rules: RuleSet | None = None) -> Strategy:
     return RuleStrategy(rules, settings.ACTIVATION_THRESHOLD) if rules else RuleStrategy(threshold=settings.ACTIVATION_THRESHOLD)
 
 
+def recorded_columns(strategy: Strategy) -> list[str]:
+    """The feature values a journal record keeps beside a strategy's signal: what its rules read."""
+    return sorted(strategy.rules.columns) if isinstance(strategy, RuleStrategy) else [strategy.upper, strategy.lower]
+
+
 # --- features ------------------------------------------------------------------------------------
 
 _REGIME_LABELS = np.array([r.value for r in REGIME_ORDER] + [None], dtype=object)  # code -1 (warm-up): None
@@ -246,8 +251,7 @@ def journal_history(bars: pd.DataFrame, symbol: str, settings: Settings, *, equi
     evaluation = strategy.evaluate(features)
     params = risk_params(settings)
     account = Account(equity, equity, equity, equity)
-    recorded = sorted(strategy.rules.columns) if isinstance(strategy, RuleStrategy) else [strategy.upper,
-                                                                                          strategy.lower, "close"]
+    recorded = recorded_columns(strategy)
     first = 0 if start is None else int(features.index.searchsorted(to_utc(start)))
     bar_length = timeframe_delta(bars.attrs.get("timeframe") or infer_timeframe(bars.index))
     values = features[recorded].to_numpy(dtype=np.float64)

@@ -25,7 +25,9 @@ from autobot_lib.config import Settings
 from autobot_lib.data.frame import infer_timeframe, timeframe_delta, to_utc
 from autobot_lib.journal import journal_frame
 from autobot_lib.model import MarketFilters, Position, Proposal, Side
-from autobot_lib.pipeline import Context, build_features, decision_from, feature_spec, regime_params, strategy_for
+from autobot_lib.pipeline import (
+    Context, build_features, decision_from, feature_spec, recorded_columns, regime_params, strategy_for,
+)
 from autobot_lib.risk import kernel
 from autobot_lib.risk.exits import position_step_from, step_buffers
 from autobot_lib.risk.params import RiskParams, risk_params
@@ -72,8 +74,7 @@ class _Symbol:
         self.features = build_features(bars, feature_spec(settings), regime_params(settings))
         strategy = strategy_for(settings, rules)
         self.evaluation = strategy.evaluate(self.features)
-        self.recorded = sorted(strategy.rules.columns) if hasattr(strategy, "rules") else [strategy.upper,
-                                                                                          strategy.lower]
+        self.recorded = recorded_columns(strategy)
         proposal = self.evaluation.proposal
         self.proposal_sign = (proposal == Proposal.PROPOSE_LONG.value).astype(np.int64) - \
             (proposal == Proposal.PROPOSE_SHORT.value).astype(np.int64)

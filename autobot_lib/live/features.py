@@ -1,0 +1,77 @@
+"""One symbol's features, regime and signal per closed bar: the streaming form of the backtest's frame.
+
+:meth:`LiveFeatures.update` returns the row :func:`autobot_lib.pipeline.build_features` would hold for
+that bar (indicators from :class:`~autobot_lib.indicators.FeatureStream`, which equals the batch at every
+bar; the regime from the same :func:`~autobot_lib.regime.classify`; ``regime_age`` and ``adx_prev``
+counted the same way), and :meth:`LiveFeatures.signal` runs the strategy's ``evaluate_latest`` on the
+last rows. So the live engine hands :func:`~autobot_lib.pipeline.decide` what the backtester hands it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any
+
+import pandas as pd
+
+from autobot_lib.config import Settings
+from autobot_lib.indicators import FeatureStream
+from autobot_lib.model import Bar, MarketFilters, Signal
+from autobot_lib.pipeline import Context, feature_spec, recorded_columns, regime_params, strategy_for
+from autobot_lib.regime import classify, to_regime
+from autobot_lib.rules.rule import RuleSet
+
+
+class LiveFeatures:
+    def __init__(self, settings: Settings, rules: RuleSet | None = None, bar_length: pd.Timedelta = pd.Timedelta("1h")):
+        self.spec, self.regime = feature_spec(settings), regime_params(settings)
+        self.strategy = strategy_for(settings, rules)
+        self.recorded = recorded_columns(strategy=self.strategy)
+        self.bar_length = bar_length
+        self.stream = FeatureStream(self.spec)
+        self.rows: deque[dict[str, Any]] = deque(maxlen=max(self.strategy.lookback, 0) + 1)
+        self.index: deque[pd.Timestamp] = deque(maxlen=self.rows.maxlen)
+        self._last_code = math.nan
+        self._run = 0
+        self._adx_prev = math.nan
+        self.bars = 0
+
+    @property
+    def warm(self) -> bool:
+        """Every feature is defined (before that the pipeline answers ``warmup``)."""
+        return self.bars >= self.spec.warmup_bars
+
+    @property
+    def last_timestamp(self) -> pd.Timestamp | None:
+        return self.index[-1] if self.index else None
+
+    def update(self, bar: Bar) -> dict[str, Any]:
+        """Take one closed bar; return its feature row."""
+        values = self.stream.update(bar.open, bar.high, bar.low, bar.close, bar.volume)
+        code = float(classify(values["adx"], bar.close, values[self.regime.ema_column], values["rsi"], self.regime))
+        known = code == code
+        same = (code == self._last_code) or (not known and self._last_code != self._last_code)
+        self._run = self._run + 1 if same and self.bars else 1
+        self._last_code = code
+        regime = to_regime(code)
+        row = {"open": bar.open, "high": bar.high, "low": bar.low, "close": bar.close, "volume": bar.volume, **values,
+               "regime": regime.value if regime else None, "regime_code": code,
+               "regime_age": self._run if known else 0, "adx_prev": self._adx_prev}
+        self._adx_prev = values["adx"]
+        self.rows.append(row)
+        self.index.append(bar.timestamp)
+        self.bars += 1
+        return row
+
+    def signal(self) -> Signal:
+        """The strategy's verdict on the last bar."""
+        window = pd.DataFrame(list(self.rows), index=pd.DatetimeIndex(list(self.index)))
+        evaluation = self.strategy.evaluate_latest(window)
+        row = self.rows[-1]
+        return evaluation.signal(len(evaluation.index) - 1, {c: float(row[c]) for c in self.recorded})
+
+    def context(self, filters: MarketFilters = MarketFilters(), correlations: dict[str, float] | None = None,
+                exit_channel: int = 0) -> Context:
+        """The decision context of the last bar."""
+        return Context.from_row(self.index[-1], self.rows[-1], self.bar_length, filters, correlations, exit_channel)
