@@ -1,0 +1,266 @@
+"""The live engine: per closed bar and symbol, the one decision path, then execution through a broker.
+
+On each closed bar: the symbol's streaming features (:class:`~autobot_lib.live.features.LiveFeatures`),
+the position as the exchange now reports it (a protective order may have closed it), the daily anchor,
+then :func:`autobot_lib.pipeline.decide` exactly as the backtester calls it, then the intents:
+
+- ENTRY: a market order, then its protective stop (and target) through the algo endpoint; if the stop
+  cannot be placed the position is closed again at once;
+- STOP / ADD: the new stop is placed before the old one is cancelled;
+- a market EXIT (regime, exit channel, time): protective orders cancelled, the position closed;
+- stops and targets the model says filled inside the bar: the exchange's own orders did it; if the
+  exchange still shows the position, it is closed at market.
+
+Reconciliation (at start and every POSITION_CHECK_INTERVAL) takes the exchange as the truth: positions
+the engine did not know are adopted and protected, positions that vanished are closed in the books,
+positions without a stop get one (the watchdog), orphan protective orders are cancelled. The kill switch
+turns the trading state to HALTED: every entry is vetoed, stops stay.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable
+
+import pandas as pd
+
+from autobot_lib.config import Settings
+from autobot_lib.exchange.ports import Broker, BrokerError, ErrorPolicy
+from autobot_lib.exchange.ratelimit import RateLimiter
+from autobot_lib.journal import JournalRecord
+from autobot_lib.live.features import LiveFeatures
+from autobot_lib.live.orders import OrderManager, Protection, client_id, order_side
+from autobot_lib.live.safety import KillSwitch, Trip
+from autobot_lib.model import Account, Bar, IntentKind, MarketFilters, OrderIntent, Position, Side
+from autobot_lib.pipeline import Decision, decide, open_position
+from autobot_lib.risk.params import risk_params
+from autobot_lib.rules.rule import RuleSet
+
+log = logging.getLogger("autobot.live")
+_DAY_MS = 86_400_000
+
+
+@dataclass
+class Held:
+    position: Position
+    protection: Protection = field(default_factory=Protection)
+    entry_bar_ms: int = 0
+
+
+@dataclass
+class Trade:
+    symbol: str
+    side: str
+    entry_price: float
+    exit_price: float | None
+    qty: float
+    reason: str
+    opened_ms: int
+    closed_ms: int
+
+
+class LiveEngine:
+    def __init__(self, settings: Settings, broker: Broker, symbols: list[str], *, rules: RuleSet | None = None,
+                 bar_length: pd.Timedelta = pd.Timedelta("1h"), limiter: RateLimiter | None = None,
+                 alert: Callable[[str, str], Any] | None = None, clock: Callable[[], float] = time.time):
+        self.settings, self.broker, self.symbols = settings, broker, list(symbols)
+        self.params = risk_params(settings)
+        self.features = {s: LiveFeatures(settings, rules, bar_length) for s in self.symbols}
+        self.bar_length = bar_length
+        self.limiter = limiter or RateLimiter()
+        self.filters: dict[str, MarketFilters] = {}
+        self.orders: OrderManager | None = None
+        self.held: dict[str, Held] = {}
+        self.kill = KillSwitch(daily_loss_limit=self.params.daily_loss_limit)
+        self.peak = self.anchor = 0.0
+        self.anchor_day: int | None = None
+        self.journal: list[JournalRecord] = []
+        self.trades: list[Trade] = []
+        self.alerts: list[tuple[str, str]] = []
+        self._alert, self.clock = alert, clock
+        self.decision_seconds: list[float] = []
+
+    # --- set-up --------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.filters = await self.broker.markets(self.symbols)
+        self.orders = OrderManager(self.broker, self.filters, self.limiter)
+        for symbol in self.symbols:
+            await self.broker.configure(symbol, self.params.leverage, isolated=True)
+        balance = await self.broker.balance()
+        self.peak = max(self.peak, float(balance.equity))
+        await self.reconcile()
+
+    def alert(self, key: str, text: str) -> None:
+        self.alerts.append((key, text))
+        log.warning(text, extra={"alert": key})
+        if self._alert is not None:
+            self._alert(key, text)
+
+    # --- the bar ---------------------------------------------------------------------------------
+    async def on_bar(self, symbol: str, bar: Bar) -> Decision:
+        """A closed bar (``bar.timestamp`` is its open time)."""
+        started = time.perf_counter()
+        features = self.features[symbol]
+        features.update(bar)
+        bar_ms = int(bar.timestamp.value // 1_000_000)
+        await self._sync_position(symbol, bar_ms)
+        account = await self.account(bar_ms)
+        ctx = features.context(self.filters.get(symbol, MarketFilters()), exit_channel=self.params.exit_channel)
+        decision = decide(symbol, ctx, features.signal(), account, self.params, features.strategy.name)
+        self.decision_seconds.append(time.perf_counter() - started)
+        self.journal.append(decision.record)
+        try:
+            await self._execute(symbol, bar_ms, ctx.atr, ctx.decided_at, decision)
+        except BrokerError as exc:
+            self._on_error(symbol, exc)
+        return decision
+
+    async def account(self, bar_ms: int) -> Account:
+        balance = await self.broker.balance()
+        equity = float(balance.equity)
+        day = bar_ms // _DAY_MS
+        if day != self.anchor_day:
+            self.anchor_day, self.anchor = day, equity
+        self.peak = max(self.peak, equity)
+        if self.kill.check_daily_loss(equity, self.anchor, self.clock()):
+            self.alert("kill_switch", f"kill switch: {self.kill.detail}; entries halted, stops kept")
+        return Account(equity, float(balance.available), self.peak, self.anchor, self.kill.state,
+                       tuple(h.position for h in self.held.values()))
+
+    async def _execute(self, symbol: str, bar_ms: int, atr: float, decided_at: pd.Timestamp,
+                       decision: Decision) -> None:
+        step = decision.step
+        for intent in decision.intents:
+            if intent.kind is IntentKind.ENTRY:
+                await self._enter(intent, bar_ms, atr, decided_at)
+        if step is None:
+            return
+        held = self.held.get(symbol)
+        if held is None:
+            return
+        if step.position is None or step.close_reason is not None:
+            reason = step.close_reason.value if step.close_reason else step.exits[-1].reason.value
+            await self._close(symbol, bar_ms, reason)
+            return
+        adds = [i for i in decision.intents if i.kind is IntentKind.ADD]
+        for k, add in enumerate(adds):
+            cid = client_id(symbol, bar_ms, f"A{held.position.pyramid_steps + k + 1}")
+            await self.orders.market(symbol, order_side(add.side, False), add.qty, cid)
+        held.position = step.position
+        if step.stop_moved or adds:
+            held.protection = await self.orders.protect(held.position, bar_ms, held.protection)
+
+    async def _enter(self, intent: OrderIntent, bar_ms: int, atr: float, decided_at: pd.Timestamp) -> None:
+        symbol = intent.symbol
+        cid = client_id(symbol, bar_ms, "E")
+        try:
+            result = await self.orders.market(symbol, order_side(intent.side, False), intent.qty, cid)
+        except BrokerError as exc:
+            self._on_error(symbol, exc)
+            return
+        if result.filled <= 0:
+            self.alert("entry_unfilled", f"{symbol}: entry {cid} not filled ({result.status})")
+            return
+        intent = OrderIntent(symbol, intent.kind, intent.side, result.filled, intent.price, intent.stop_price,
+                             intent.take_profit, reason=intent.reason)
+        position = open_position(intent, float(result.avg_price), atr, decided_at, self.params)
+        held = Held(position, entry_bar_ms=bar_ms)
+        self.held[symbol] = held
+        try:
+            held.protection = await self.orders.protect(position, bar_ms, held.protection)
+        except BrokerError as exc:
+            # fail closed: a position the exchange will not protect is not kept
+            self.alert("stop_rejected", f"{symbol}: protective stop refused ({exc}); closing the position")
+            await self._close(symbol, bar_ms, "stop_rejected")
+
+    async def _close(self, symbol: str, bar_ms: int, reason: str) -> None:
+        held = self.held.get(symbol)
+        if held is None:
+            return
+        await self.orders.cancel(symbol, held.protection)
+        exchange = (await self.broker.positions()).get(symbol)
+        exit_price = None
+        if exchange is not None and exchange.amount != 0:
+            cid = client_id(symbol, bar_ms, "X")
+            result = await self.orders.market(symbol, order_side(held.position.side, True), abs(exchange.amount), cid,
+                                              reduce_only=True)
+            exit_price = float(result.avg_price)
+        self._book_close(symbol, held, exit_price, reason, bar_ms)
+
+    def _book_close(self, symbol: str, held: Held, exit_price: float | None, reason: str, bar_ms: int) -> None:
+        pos = held.position
+        self.trades.append(Trade(symbol, pos.side.value, pos.first_entry_price, exit_price, pos.qty, reason,
+                                 held.entry_bar_ms, bar_ms))
+        del self.held[symbol]
+
+    async def _sync_position(self, symbol: str, bar_ms: int) -> None:
+        """A protective order may have closed the position on the exchange since the last bar."""
+        held = self.held.get(symbol)
+        if held is None:
+            return
+        exchange = (await self.broker.positions()).get(symbol)
+        if exchange is None or exchange.amount == 0:
+            await self.orders.cancel(symbol, held.protection)
+            self._book_close(symbol, held, None, "protective_order", bar_ms)
+
+    def _on_error(self, symbol: str, exc: BrokerError) -> None:
+        self.alert(f"order_error:{exc.code}", f"{symbol}: {exc}")
+        if exc.policy is ErrorPolicy.HALT:
+            if self.kill.trip(Trip.MANUAL, f"exchange refused the account: {exc}", self.clock()):
+                self.alert("kill_switch", f"kill switch: {self.kill.detail}")
+        elif self.kill.record_error(str(exc), self.clock()):
+            self.alert("kill_switch", f"kill switch: {self.kill.detail}; entries halted, stops kept")
+
+    # --- reconciliation ----------------------------------------------------------------------------
+    async def reconcile(self, now_ms: int | None = None) -> list[str]:
+        """The exchange is the truth. Returns what was done, one line per difference."""
+        now_ms = now_ms if now_ms is not None else int(self.clock() * 1000)
+        actions = []
+        positions = await self.broker.positions()
+        standing = {o.client_id: o for o in await self.broker.protective_orders()}
+        for symbol in list(self.held):
+            if symbol not in positions or positions[symbol].amount == 0:
+                held = self.held[symbol]
+                await self.orders.cancel(symbol, held.protection)
+                self._book_close(symbol, held, None, "closed_on_exchange", now_ms)
+                actions.append(f"{symbol}: closed on the exchange; booked")
+        for symbol, ex in positions.items():
+            if ex.amount == 0 or symbol not in self.symbols:
+                continue
+            held = self.held.get(symbol)
+            side = Side.LONG if ex.amount > 0 else Side.SHORT
+            if held is None or held.position.side is not side:
+                held = self._adopt(symbol, ex.amount, float(ex.entry_price), now_ms)
+                actions.append(f"{symbol}: adopted {side.value} {abs(ex.amount)} from the exchange")
+            elif Decimal(str(held.position.qty)) != abs(ex.amount):
+                held.position = held.position.with_(qty=float(abs(ex.amount)))
+                held.protection = Protection(None, None, None, held.protection.generation)
+                actions.append(f"{symbol}: quantity {abs(ex.amount)} taken from the exchange")
+            if held.protection.stop_id not in standing:
+                held.protection = await self.orders.protect(held.position, now_ms, held.protection)
+                actions.append(f"{symbol}: stop re-armed at {held.protection.stop_price}")
+        mine = {cid for h in self.held.values() for cid in (h.protection.stop_id, h.protection.target_id) if cid}
+        for cid, order in standing.items():
+            if cid not in mine:
+                await self.broker.cancel_protective(order.symbol, cid)
+                actions.append(f"{order.symbol}: orphan protective order {cid} cancelled")
+        for line in actions:
+            self.alert("reconcile", line)
+        return actions
+
+    def _adopt(self, symbol: str, amount: Decimal, entry: float, now_ms: int) -> Held:
+        """A position the books did not hold: protect it at the strategy's stop distance from its entry."""
+        features = self.features[symbol]
+        row = features.rows[-1] if features.rows else {}
+        atr = float(row.get("atr", float("nan")))
+        distance = atr * self.params.stop_atr_k if atr == atr else entry * 0.02   # no ATR yet: 2 % away
+        side = Side.LONG if amount > 0 else Side.SHORT
+        qty = float(abs(amount))
+        position = Position(symbol, side, qty, entry, entry - side.sign * distance, None, distance,
+                            distance / self.params.stop_atr_k, pd.Timestamp(now_ms, unit="ms", tz="UTC"), qty)
+        held = Held(position, entry_bar_ms=now_ms)
+        self.held[symbol] = held
+        return held

@@ -1,0 +1,109 @@
+"""Closed bars for many symbols from ccxt.pro ``watch_ohlcv``, with reconnects and REST backfill.
+
+ccxt drops Binance's "closed" flag, so a bar counts as closed once a later bar shows up (Binance, and
+the local venue, push the new bar within moments of the close). Before a closed bar is handed on, any
+bars missed while the socket was down are fetched over REST, so no bar is skipped and none repeats.
+Symbols are spread over several connections (``per_connection``), each reconnecting with capped
+exponential back-off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import AsyncIterator, Callable
+
+import pandas as pd
+
+from autobot_lib.model import Bar
+
+log = logging.getLogger("autobot.feed")
+
+
+class BarFeed:
+    def __init__(self, make_client: Callable[[], object], symbols: dict[str, str], timeframe: str = "1h",
+                 per_connection: int = 50, max_backoff_s: float = 30.0):
+        """``make_client``: a new ccxt.pro client per connection; ``symbols``: id (BTCUSDT) -> ccxt symbol."""
+        self.make_client, self.symbols, self.timeframe = make_client, symbols, timeframe
+        self.bar_ms = int(pd.Timedelta(timeframe.replace("m", "min") if timeframe.endswith("m") else timeframe)
+                          .total_seconds() * 1000)
+        self.per_connection, self.max_backoff_s = per_connection, max_backoff_s
+        self.last: dict[str, int] = {}          # open time (ms) of the last bar handed on, per symbol
+        self.reconnects = 0
+        self.backfilled = 0
+        self._queue: asyncio.Queue[tuple[str, Bar]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task] = []
+
+    async def __aiter__(self) -> AsyncIterator[tuple[str, Bar]]:
+        ids = list(self.symbols)
+        groups = [ids[i:i + self.per_connection] for i in range(0, len(ids), self.per_connection)]
+        self._tasks = [asyncio.create_task(self._connection(group)) for group in groups]
+        try:
+            while True:
+                yield await self._queue.get()
+        finally:
+            await self.stop()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def _connection(self, ids: list[str]) -> None:
+        backoff = 0.5
+        while True:
+            client = self.make_client()
+            pending: dict[str, asyncio.Future] = {}
+            try:
+                pending = {s: asyncio.ensure_future(client.watch_ohlcv(self.symbols[s], self.timeframe)) for s in ids}
+                while True:
+                    done, _ = await asyncio.wait(pending.values(), return_when=asyncio.FIRST_COMPLETED)
+                    for symbol, future in list(pending.items()):
+                        if future in done:
+                            candles = future.result()
+                            await self._closed(client, symbol, candles)
+                            pending[symbol] = asyncio.ensure_future(client.watch_ohlcv(self.symbols[symbol],
+                                                                                       self.timeframe))
+                    backoff = 0.5
+            except asyncio.CancelledError:
+                for future in pending.values():
+                    future.cancel()
+                raise
+            except Exception as exc:  # noqa: BLE001 - any socket failure: reconnect, backfill, go on
+                self.reconnects += 1
+                log.warning("market data connection lost (%s); reconnecting in %.1f s", type(exc).__name__, backoff)
+                for future in pending.values():
+                    future.cancel()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff_s)
+            finally:
+                await client.close()
+
+    async def _closed(self, client, symbol: str, candles: list[list[float]]) -> None:
+        """Hand on every bar older than the newest one seen, backfilling over REST what the socket missed."""
+        if not candles:
+            return
+        newest = int(candles[-1][0])
+        last = self.last.get(symbol)
+        if last is None:                           # first sight: start from the newest closed bar
+            self.last[symbol] = newest - self.bar_ms - self.bar_ms
+            last = self.last[symbol]
+        if newest - self.bar_ms <= last:
+            return
+        have = {int(c[0]): c for c in candles}
+        wanted = range(last + self.bar_ms, newest, self.bar_ms)
+        if any(t not in have for t in wanted):
+            rows = await client.fetch_ohlcv(self.symbols[symbol], self.timeframe, since=last + self.bar_ms,
+                                            limit=min(1000, len(wanted) + 1))
+            fetched = {int(r[0]): r for r in rows}
+            self.backfilled += sum(1 for t in wanted if t not in have and t in fetched)
+            have = {**fetched, **have}
+        for t in wanted:
+            row = have.get(t)
+            if row is None:
+                log.error("%s: bar %s missing from stream and REST; not deciding on a gap", symbol, t)
+                continue
+            self.last[symbol] = t
+            await self._queue.put((symbol, Bar(pd.Timestamp(t, unit="ms", tz="UTC"), float(row[1]), float(row[2]),
+                                               float(row[3]), float(row[4]), float(row[5]))))
