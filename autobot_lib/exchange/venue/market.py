@@ -144,8 +144,8 @@ class MarketBook:
         hi = int(np.searchsorted(opens, now - fine_ms, side="right"))
         part = fine[list(OHLCV_COLUMNS)].to_numpy()[lo:max(lo, hi)]
         if len(part):
-            return [part[0, 0], part[:, 1].max(), part[:, 2].min(), part[-1, 3], part[:, 4].sum()]
-        first = fine["open"].to_numpy()[min(lo, len(fine) - 1)]
+            return [float(x) for x in (part[0, 0], part[:, 1].max(), part[:, 2].min(), part[-1, 3], part[:, 4].sum())]
+        first = float(fine["open"].to_numpy()[min(lo, len(fine) - 1)])
         return [first, first, first, first, 0.0]
 
     def ticker_24h(self, symbol: str) -> dict:
