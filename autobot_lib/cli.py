@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -175,10 +176,24 @@ def build_parser() -> argparse.ArgumentParser:
     schedule.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"))
     schedule.add_argument("--out", default="reports", help="(default: %(default)s)")
 
-    venue = sub.add_parser("venue", help="serve a local Binance-compatible venue from data files",
-                           description="Serve Binance USD-M and spot market-data endpoints on 127.0.0.1 from "
-                                       "files named like binance_usdm_BTCUSDT_1h.csv.gz (funding files too).")
+    venue = sub.add_parser(
+        "venue", help="serve a local Binance-compatible venue from data files (market data and trading)",
+        description="Serve Binance USD-M (and spot market-data) endpoints on 127.0.0.1 from files named like "
+                    "binance_usdm_BTCUSDT_1h.csv.gz (funding files too), for the real ccxt client: klines, "
+                    "tickers, signed trading (orders, algo stops, positions, leverage), kline and user-data "
+                    "WebSockets. With --start or --speed it replays the USD-M candles and matches orders on "
+                    "them. Signed requests use AUTOBOT_VENUE_API_KEY / AUTOBOT_VENUE_API_SECRET from the "
+                    "environment, else the local demo pair venue-demo-key / venue-demo-secret.",
+        epilog="Control a running venue: POST /_venue/advance?bars=N, POST /_venue/fault with JSON "
+               '{"kind": "429", "path": "/fapi/v1/order"}, GET /_venue/state. '
+               "Example: autobot venue --data binance_usdm_BTCUSDT_1h.csv.gz --start 2025-06-01 --speed 10")
     venue.add_argument("--data", nargs="+", required=True, metavar="FILE", help="OHLCV and funding files")
+    venue.add_argument("--start", help="replay from this UTC time (default with --speed: 1000 bars into the "
+                                       "data, so clients can fetch history first)")
+    venue.add_argument("--speed", help="replay speed: bars per second (e.g. 10), realtime, max (as fast as "
+                                       "stream clients keep up) or manual (only on POST /_venue/advance; "
+                                       "default with --start)")
+    venue.add_argument("--balance", type=float, default=10_000, help="USDT in the account (default: %(default)s)")
     venue.add_argument("--host", default="127.0.0.1", help="(default: %(default)s)")
     venue.add_argument("--port", type=int, default=8765, help="(default: %(default)s)")
     return parser
@@ -490,7 +505,7 @@ def _schedule(args: argparse.Namespace) -> int:
 
 def _venue(args: argparse.Namespace) -> int:
     from autobot_lib.data import describe_path, load_funding, load_ohlcv
-    from autobot_lib.exchange.venue import MarketBook, VenueServer
+    from autobot_lib.exchange.venue import DEMO_API_KEY, DEMO_API_SECRET, MarketBook, VenueServer
 
     books = {"usdm": MarketBook("usdm"), "spot": MarketBook("spot")}
     for path in args.data:
@@ -503,8 +518,16 @@ def _venue(args: argparse.Namespace) -> int:
             book.add_bars(info["symbol"], load_ohlcv(path, gaps="ignore"))
         else:
             book.add_funding(info["symbol"], load_funding(path))
-    server = VenueServer(usdm=books["usdm"], spot=books["spot"], host=args.host, port=args.port)
+    replaying = args.start is not None or args.speed is not None
+    key = os.environ.get("AUTOBOT_VENUE_API_KEY") or DEMO_API_KEY
+    secret = os.environ.get("AUTOBOT_VENUE_API_SECRET") or DEMO_API_SECRET
+    server = VenueServer(usdm=books["usdm"], spot=books["spot"], host=args.host, port=args.port,
+                         api_keys={key: secret}, start=(args.start or "auto") if replaying else None,
+                         speed=args.speed or "manual", balance=args.balance)
     print(f"venue on http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
+    if server.replay is not None:
+        print(f"replaying from {pd.Timestamp(server.now_ms(), unit='ms', tz='UTC'):%Y-%m-%d %H:%M} UTC at "
+              f"{server.speed}{' bars/s' if isinstance(server.speed, float) else ''}; API key {key}", flush=True)
     server.serve_forever()
     return 0
 

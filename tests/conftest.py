@@ -69,3 +69,20 @@ def venue():
     server.start()
     yield server
     server.stop()
+
+
+VENUE_KEY, VENUE_SECRET = "test-venue-key", "test-venue-secret"  # local test credentials, not Binance's
+REPLAY_START = "2025-06-01"
+
+
+@pytest.fixture
+def trading_venue():
+    """A trading venue replaying real USD-M BTCUSDT 1h bars (with funding) from REPLAY_START, stepped by
+    hand (``advance``), with one account of 10 000 USDT reached with VENUE_KEY / VENUE_SECRET."""
+    usdm = MarketBook("usdm")
+    usdm.add_bars("BTCUSDT", real("binance_usdm_BTCUSDT_1h.csv.gz"))
+    usdm.add_funding("BTCUSDT", real_funding("binance_usdm_BTCUSDT_funding.csv.gz"))
+    server = VenueServer(usdm=usdm, api_keys={VENUE_KEY: VENUE_SECRET}, start=REPLAY_START, speed="manual")
+    server.start()
+    yield server
+    server.stop()

@@ -1,38 +1,67 @@
-"""The venue's HTTP face: Binance USD-M (``/fapi``) and spot (``/api/v3``) market-data endpoints.
+"""The venue's HTTP face: Binance USD-M (``/fapi``) and spot (``/api/v3``) endpoints, and its clock.
 
-Serves ping, time, exchangeInfo, klines and fundingRate from :class:`MarketBook` objects, answers
-errors in Binance's JSON shape, sends the ``X-MBX-USED-WEIGHT-1M`` header, records every request, and
-injects faults on command (:class:`Fault`): 429 / 418 rate limits with ``Retry-After``, 5xx, dropped
-connections and timeouts. Run it in a background thread (tests, notebooks) or in the foreground (CLI).
+Market data from :class:`MarketBook` objects (ping, time, exchangeInfo, klines, fundingRate, 24h ticker,
+premiumIndex); signed trading on a USD-M account (:mod:`trading`); kline and user-data WebSocket streams
+(:mod:`streams`). Errors come in Binance's JSON shape with the ``X-MBX-USED-WEIGHT-1M`` header; every
+request is recorded; faults are injected on command (:class:`Fault`).
+
+With ``start`` the clock replays the USD-M bars from that time (:mod:`replay`) at ``speed``: bars per
+second, ``realtime``, ``max``, or ``manual`` (:meth:`VenueServer.advance` only). Without it the clock
+stands just after the last bar. ``/_venue/advance``, ``/_venue/fault`` and ``/_venue/state`` control a
+venue run from another process (``autobot venue``). Run it in a background thread (tests, notebooks) or in
+the foreground (CLI).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import Any, Literal, get_args
 
 from aiohttp import web
 
 from autobot_lib.data.frame import timeframe_seconds
+from autobot_lib.exchange.venue.account import Account
+from autobot_lib.exchange.venue.errors import BinanceError
 from autobot_lib.exchange.venue.market import MarketBook
+from autobot_lib.exchange.venue.replay import Replay, parse_speed, parse_start
+from autobot_lib.exchange.venue.responses import Shapes
+from autobot_lib.exchange.venue.streams import Streams
 
-FaultKind = Literal["429", "418", "500", "503", "drop", "timeout"]
+log = logging.getLogger(__name__)
+
+FaultKind = Literal["429", "418", "500", "502", "503", "drop", "timeout", "-1007", "-2019", "-2021"]
 _ERRORS = {
     "429": (429, -1003, "Too many requests; current limit of IP is 2400 requests per minute."),
     "418": (418, -1003, "Way too many requests; IP banned until later. Please use the websocket for live updates."),
     "500": (500, -1000, "An unknown error occurred while processing the request."),
     "503": (503, -1001, "Internal error; unable to process your request. Please try again."),
+    # Binance's own refusals, forced: a backend timeout, too little margin, a stop rejected on arrival
+    "-1007": (408, -1007, "Timeout waiting for response from backend server. Send status unknown; "
+                          "execution status unknown."),
+    "-2019": (400, -2019, "Margin is insufficient."),
+    "-2021": (400, -2021, "Order would immediately trigger."),
 }
+# what a gateway in front of Binance answers when the API behind it is down: HTML, no JSON code
+_GATEWAY_PAGE = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+DEMO_API_KEY = "venue-demo-key"        # local-only credentials for the venue; never real Binance keys
+DEMO_API_SECRET = "venue-demo-secret"
 _MAX_KLINES = {"usdm": 1500, "spot": 1000}
 
 
 @dataclass
 class Fault:
     """Make the next ``count`` requests whose path starts with ``path`` fail as ``kind``,
-    after letting ``after`` of them through."""
+    after letting ``after`` of them through.
+
+    Kinds: ``429``/``418`` rate limits (with ``Retry-After``), ``500``/``503`` Binance's JSON errors, ``502``
+    a gateway's HTML page, ``drop`` an aborted connection (on a WebSocket path: the socket is cut at its
+    next push), ``timeout`` an answer held back ``delay_s``, and Binance's refusals ``-1007`` (backend
+    timeout), ``-2019`` (insufficient margin) and ``-2021`` (a stop rejected: would trigger at once)."""
 
     kind: FaultKind
     path: str = ""
@@ -42,19 +71,33 @@ class Fault:
     delay_s: float = 30.0  # for "timeout": how long the answer is held back
 
 
-class BinanceError(Exception):
-    def __init__(self, status: int, code: int, msg: str):
-        super().__init__(msg)
-        self.status, self.code, self.msg = status, code, msg
+    def __post_init__(self) -> None:
+        if self.kind not in get_args(FaultKind):
+            raise ValueError(f"fault kind {self.kind!r} is not known: use one of {', '.join(get_args(FaultKind))}")
 
 
 class VenueServer:
-    """A local Binance-compatible HTTP server. ``with VenueServer(usdm=book) as url: ...``."""
+    """A local Binance-compatible server. ``with VenueServer(usdm=book) as url: ...``.
+
+    ``api_keys`` maps API keys to secrets for the signed endpoints (default: the demo pair
+    ``DEMO_API_KEY`` / ``DEMO_API_SECRET``). ``start`` (a UTC time, or ``"auto"`` for 1000 bars into the
+    data) turns on the replay at ``speed``; ``balance`` is the account's USDT wallet.
+    """
 
     def __init__(self, usdm: MarketBook | None = None, spot: MarketBook | None = None,
-                 host: str = "127.0.0.1", port: int = 0):
+                 host: str = "127.0.0.1", port: int = 0, *, api_keys: dict[str, str] | None = None,
+                 start: str | int | None = None, speed: str | float = "manual", balance: float = 10_000):
         self.books = {"usdm": usdm or MarketBook("usdm"), "spot": spot or MarketBook("spot")}
         self.host, self.port = host, port
+        self.api_keys = dict(api_keys) if api_keys is not None else {DEMO_API_KEY: DEMO_API_SECRET}
+        self.speed = parse_speed(speed)
+        book = self.books["usdm"]
+        self.replay = Replay(book, parse_start(book, None if start == "auto" else start)) if start is not None else None
+        self.account = Account(book.specs(), Decimal(str(balance)))
+        self._mark_prices()
+        self.streams = Streams(self)
+        self._advance_lock: asyncio.Lock | None = None
+        self._replay_task: asyncio.Task | None = None
         self.requests: list[dict[str, Any]] = []
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
@@ -73,6 +116,67 @@ class VenueServer:
     def inject(self, fault: Fault) -> None:
         with self._lock:
             self._faults.append(fault)
+
+    def now_ms(self) -> int:
+        """The venue's clock: the replay's time, or just after the last bar."""
+        return self.books["usdm"].clock_ms()
+
+    def signing_clocks_ms(self) -> list[int]:
+        return [int(time.time() * 1000), self.now_ms()]
+
+    def advance(self, bars: int = 1) -> int:
+        """Replay ``bars`` more bars (from any thread): match orders, push streams. Returns the new clock."""
+        if self.replay is None:
+            raise RuntimeError("the venue has no replay: start it with start=... (a UTC time or 'auto')")
+        if self._loop is None:
+            raise RuntimeError("the venue is not running: call start() first")
+        return asyncio.run_coroutine_threadsafe(self._advance(bars), self._loop).result(60)
+
+    async def _advance(self, bars: int) -> int:
+        async with self._advance_lock:
+            for _ in range(bars):
+                if self.replay.finished:
+                    break
+                closed, funding = self.replay.step()
+                for bar in closed:
+                    self.account.on_bar(bar.symbol, *(Decimal(repr(x)) for x in (bar.open, bar.high, bar.low,
+                                                                                   bar.close)), bar.close_ms)
+                for event in funding:
+                    self.account.apply_funding(event.symbol, Decimal(repr(event.rate)), event.time_ms)
+                await self.streams.push_klines()
+                await self.publish_account_events()
+            return self.now_ms()
+
+    async def publish_account_events(self) -> None:
+        events, self.account.events = self.account.events, []
+        if events:
+            shapes = Shapes(self.account)
+            await self.streams.push_user([shapes.event(e) for e in events])
+
+    def stream_fault(self, path: str) -> Fault | None:
+        """A ``drop`` fault aimed at this WebSocket path (faults without a path stay for HTTP)."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.kind == "drop" and fault.path and path.startswith(fault.path):
+                    return self._take(fault)
+        return None
+
+    def _mark_prices(self) -> None:
+        book = self.books["usdm"]
+        for symbol in book.symbols:
+            try:
+                self.account.set_price(symbol, Decimal(repr(book.last_price(symbol))))
+            except KeyError:
+                pass  # nothing has traded yet at this clock
+
+    async def _run_replay(self) -> None:
+        """Advance by itself at ``speed`` until the data ends."""
+        step_s = self.replay.step_ms / 1000
+        delay = {"realtime": step_s, "max": 0.0}.get(self.speed) if isinstance(self.speed, str) else 1 / self.speed
+        while not self.replay.finished:
+            await asyncio.sleep(delay)
+            await self._advance(1)
+        log.info("venue replay reached the end of the data at %s", self.now_ms())
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -107,6 +211,9 @@ class VenueServer:
             return
         if self._stopping is not None:
             self._loop.call_soon_threadsafe(self._stopping.set)  # releases requests held by a timeout fault
+        if self._replay_task is not None:
+            self._loop.call_soon_threadsafe(self._replay_task.cancel)
+        asyncio.run_coroutine_threadsafe(self.streams.close_all(), self._loop).result(10)
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -134,15 +241,20 @@ class VenueServer:
 
     async def _start_site(self) -> None:
         self._stopping = asyncio.Event()
+        self._advance_lock = asyncio.Lock()
         self._runner = web.AppRunner(self._app(), access_log=None, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         self.port = self._runner.addresses[0][1]
+        if self.replay is not None and self.speed != "manual":
+            self._replay_task = asyncio.get_running_loop().create_task(self._run_replay())
 
     # --- HTTP ----------------------------------------------------------------------------------
 
     def _app(self) -> web.Application:
+        from autobot_lib.exchange.venue.trading import TradingApi  # it builds on this module's server
+
         app = web.Application(middlewares=[self._middleware])
         for market, prefix in (("usdm", "/fapi/v1"), ("spot", "/api/v3")):
             app.router.add_get(f"{prefix}/ping", self._ping)
@@ -150,20 +262,31 @@ class VenueServer:
             app.router.add_get(f"{prefix}/exchangeInfo", self._exchange_info(market))
             app.router.add_get(f"{prefix}/klines", self._klines(market))
         app.router.add_get("/fapi/v1/fundingRate", self._funding)
+        app.router.add_get("/fapi/v1/ticker/24hr", self._per_symbol(MarketBook.ticker_24h))
+        app.router.add_get("/fapi/v1/premiumIndex", self._per_symbol(MarketBook.premium_index))
+        TradingApi(self).add_routes(app)
+        self.streams.add_routes(app)
+        app.router.add_post("/_venue/advance", self._control_advance)
+        app.router.add_post("/_venue/fault", self._control_fault)
+        app.router.add_get("/_venue/state", self._control_state)
         return app
 
     def _next_fault(self, path: str) -> Fault | None:
         with self._lock:
             for fault in self._faults:
                 if path.startswith(fault.path):
-                    if fault.after > 0:
-                        fault.after -= 1
-                        return None
-                    fault.count -= 1
-                    if fault.count <= 0:
-                        self._faults.remove(fault)
-                    return fault
+                    return self._take(fault)
         return None
+
+    def _take(self, fault: Fault) -> Fault | None:
+        """Count one matching request against ``fault`` (caller holds the lock)."""
+        if fault.after > 0:
+            fault.after -= 1
+            return None
+        fault.count -= 1
+        if fault.count <= 0:
+            self._faults.remove(fault)
+        return fault
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler) -> web.StreamResponse:
@@ -186,6 +309,8 @@ class VenueServer:
                     await asyncio.wait_for(self._stopping.wait(), fault.delay_s)
                 except TimeoutError:
                     pass
+            elif fault.kind == "502":
+                return web.Response(text=_GATEWAY_PAGE, status=502, content_type="text/html")
             else:
                 status, code, msg = _ERRORS[fault.kind]
                 headers = {"Retry-After": str(fault.retry_after_s)} if status in (418, 429) else {}
@@ -194,11 +319,47 @@ class VenueServer:
             response = await handler(request)
         except BinanceError as err:
             response = web.json_response({"code": err.code, "msg": err.msg}, status=err.status)
-        response.headers["X-MBX-USED-WEIGHT-1M"] = str(weight)
+        if not response.prepared:  # a WebSocket has sent its headers long ago
+            response.headers["X-MBX-USED-WEIGHT-1M"] = str(weight)
         return response
 
     async def _ping(self, request: web.Request) -> web.Response:
         return web.json_response({})
+
+    def _per_symbol(self, answer):
+        async def handler(request: web.Request) -> web.Response:
+            book = self.books["usdm"]
+            symbols = [request.query["symbol"].upper()] if "symbol" in request.query else book.symbols
+            try:
+                rows = [answer(book, s) for s in symbols]
+            except KeyError:
+                raise BinanceError(400, -1121, "Invalid symbol.") from None
+            return web.json_response(rows[0] if "symbol" in request.query else rows)
+        return handler
+
+    # --- control (unsigned, for the process that runs the venue) -------------------------------
+
+    async def _control_advance(self, request: web.Request) -> web.Response:
+        if self.replay is None:
+            raise BinanceError(400, -1, "the venue has no replay: start it with --start")
+        now = await self._advance(_int(request.query, "bars", 1))
+        return web.json_response({"now": now})
+
+    async def _control_fault(self, request: web.Request) -> web.Response:
+        try:
+            fault = Fault(**await request.json())
+        except (TypeError, ValueError) as exc:
+            raise BinanceError(400, -1, f"bad fault: {exc}; send JSON like {{\"kind\": \"429\", "
+                                        f"\"path\": \"/fapi/v1/order\", \"count\": 1}}") from None
+        self.inject(fault)
+        return web.json_response(asdict(fault))
+
+    async def _control_state(self, request: web.Request) -> web.Response:
+        shapes = Shapes(self.account)
+        return web.json_response({"now": self.now_ms(), "speed": self.speed,
+                                  "replay_end": self.replay.end_ms if self.replay else None,
+                                  "account": shapes.account_v3(self.now_ms()),
+                                  "faults": [asdict(f) for f in self._faults]})
 
     def _time(self, market: str):
         async def handler(request: web.Request) -> web.Response:
