@@ -8,6 +8,7 @@ read back from the venue.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
@@ -248,6 +249,22 @@ def test_an_unknown_fault_kind_is_refused_with_the_choices():
 # --- streams ------------------------------------------------------------------------------------------
 
 
+@contextlib.asynccontextmanager
+async def pro_client(venue, **config):
+    """A ccxt.pro binanceusdm on the venue, markets loaded, closed afterwards."""
+    pro = venue_client(venue.url, VENUE_KEY, VENUE_SECRET, flavour="pro", **config)
+    try:
+        await pro.load_markets()
+        yield pro
+    finally:
+        await pro.close()
+
+
+def subscriptions(venue) -> int:
+    """Kline streams the venue has been asked for (SUBSCRIBE comes after the connection)."""
+    return sum(len(streams) for _, streams in list(venue.streams.market.values()))
+
+
 async def _until(condition, what: str) -> None:
     """Wait for a condition another party makes true (not a timing assertion: fails only if it never comes)."""
     deadline = time.monotonic() + 20
@@ -258,44 +275,41 @@ async def _until(condition, what: str) -> None:
 
 def test_watch_ohlcv_receives_each_closed_bar_and_the_forming_one(trading_venue, bars):
     async def scenario():
-        pro = venue_client(trading_venue.url, VENUE_KEY, VENUE_SECRET, flavour="pro")
-        try:
-            await pro.load_markets()
+        async with pro_client(trading_venue) as pro:
             hourly = asyncio.ensure_future(pro.watch_ohlcv(SYMBOL, "1h"))
-            await _until(lambda: any(s for _, s in trading_venue.streams.market.values()), "a kline subscription")
+            await _until(lambda: subscriptions(trading_venue) == 1, "a kline subscription")
             assert "/market/ws/" in next(iter(trading_venue.streams.market.values()))[0].path
             await asyncio.to_thread(trading_venue.advance, 1)
             candles = await hourly
             bar = bars.loc[start()]
             assert candles[-1] == [int(start().value // 10**6), *bar[["open", "high", "low", "close", "volume"]]]
             four = asyncio.ensure_future(pro.watch_ohlcv(SYMBOL, "4h"))
-            await _until(lambda: sum(len(s) for _, s in trading_venue.streams.market.values()) == 2, "4h too")
+            await _until(lambda: subscriptions(trading_venue) == 2, "4h too")
             await asyncio.to_thread(trading_venue.advance, 1)
             forming = (await four)[-1]
             part = bars.loc[start():start() + HOUR]
             assert forming[:5] == [int(start().value // 10**6), part["open"].iloc[0], part["high"].max(),
                                    part["low"].min(), part["close"].iloc[-1]]
-        finally:
-            await pro.close()
     asyncio.run(scenario())
 
 
 def test_user_data_stream_reports_the_fill_and_the_triggered_stop(trading_venue, ex, bars):
     async def scenario():
         # no positions snapshot: it would still be loading (REST) when the test closes the client
-        pro = venue_client(trading_venue.url, VENUE_KEY, VENUE_SECRET, flavour="pro",
-                           options={"watchPositions": {"fetchPositionsSnapshot": False}})
-        try:
-            await pro.load_markets()
-            watching = asyncio.ensure_future(pro.watch_orders(SYMBOL))
+        async with pro_client(trading_venue, options={"watchPositions": {"fetchPositionsSnapshot": False}}) as pro:
+            def streamed(order_id: str) -> dict:
+                # ccxt.pro keeps its order cache current from the socket; a watch future only sees what
+                # arrives after it is made, so waiting on futures could miss the last of a burst
+                return next((o for o in pro.orders or [] if o["id"] == order_id), {})
+
+            first = asyncio.ensure_future(pro.watch_orders(SYMBOL))  # connects: listenKey, /private/ws
             await _until(lambda: trading_venue.streams.user, "a user-data connection")
             assert next(iter(trading_venue.streams.user.values())).path == "/private/ws"
             order = await asyncio.to_thread(ex.create_order, SYMBOL, "market", "buy", 0.01)
-            seen = {}
-            while seen.get(order["id"], {}).get("status") != "closed":
-                seen.update({o["id"]: o for o in await watching})
-                watching = asyncio.ensure_future(pro.watch_orders(SYMBOL))
-            assert seen[order["id"]]["filled"] == 0.01 and d(seen[order["id"]]["average"]) == price_at(bars, start())
+            await first
+            await _until(lambda: streamed(order["id"]).get("status") == "closed", "the fill on the stream")
+            assert streamed(order["id"])["filled"] == 0.01
+            assert d(streamed(order["id"])["average"]) == price_at(bars, start())
 
             target = float(ex.price_to_precision(SYMBOL, float(price_at(bars, start())) * 1.01))  # 1 % above
             tp = await asyncio.to_thread(ex.create_order, SYMBOL, "market", "sell", 0.01, None,
@@ -304,37 +318,30 @@ def test_user_data_stream_reports_the_fill_and_the_triggered_stop(trading_venue,
             after = bars.loc[start():]
             hit = after.index[(after["high"] >= target).to_numpy().argmax()]
             await asyncio.to_thread(trading_venue.advance, int((hit - start()) / HOUR) + 1)
-            while seen.get(tp["id"], {}).get("info", {}).get("X") != "FINISHED":  # after NEW and TRIGGERED
-                seen.update({o["id"]: o for o in await watching})
-                watching = asyncio.ensure_future(pro.watch_orders(SYMBOL))
-            watching.cancel()
-            done = seen[tp["id"]]
+            # ALGO_UPDATE: NEW, TRIGGERED, then FINISHED once the market order it placed has filled
+            await _until(lambda: streamed(tp["id"]).get("info", {}).get("X") == "FINISHED", "the algo finished")
+            done = streamed(tp["id"])
             assert done["status"] == "closed" and d(done["info"]["ap"]) == max(d(target), d(bars.loc[hit, "open"]))
             child = await asyncio.to_thread(ex.fetch_order, done["info"]["ai"], SYMBOL)  # what the trigger placed
             assert (child["type"], child["filled"], child["info"]["origType"]) == ("market", 0.01, "TAKE_PROFIT_MARKET")
-        finally:
-            await pro.close()
+            assert streamed(child["id"])["status"] == "closed"
     asyncio.run(scenario())
     assert paths(trading_venue, "POST").count("/fapi/v1/listenKey") == 1
 
 
 def test_a_dropped_stream_fails_the_watch_and_a_new_watch_resumes(trading_venue, bars):
     async def scenario():
-        pro = venue_client(trading_venue.url, VENUE_KEY, VENUE_SECRET, flavour="pro")
-        try:
-            await pro.load_markets()
+        async with pro_client(trading_venue) as pro:
             first = asyncio.ensure_future(pro.watch_ohlcv(SYMBOL, "1h"))
-            await _until(lambda: trading_venue.streams.market, "a kline subscription")
+            await _until(lambda: subscriptions(trading_venue) == 1, "a kline subscription")
             trading_venue.inject(Fault("drop", path="/market/ws"))
             await asyncio.to_thread(trading_venue.advance, 1)
             with pytest.raises(ccxt.NetworkError):
                 await first
             again = asyncio.ensure_future(pro.watch_ohlcv(SYMBOL, "1h"))
-            await _until(lambda: trading_venue.streams.market, "a new kline subscription")
+            await _until(lambda: subscriptions(trading_venue) == 1, "a new kline subscription")
             await asyncio.to_thread(trading_venue.advance, 1)
             assert (await again)[-1][0] == int((start() + HOUR).value // 10**6)
-        finally:
-            await pro.close()
     asyncio.run(scenario())
 
 

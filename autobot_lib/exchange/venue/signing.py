@@ -75,7 +75,3 @@ def _split_signature(raw_query: str, raw_body: str) -> tuple[str, str]:
         raise BinanceError(*_NO_SIGNATURE)
     return "&".join(parts), signature
 
-
-def sign(params: str, secret: str) -> str:
-    """The signature Binance expects for ``params`` (a query string): for tests and tools."""
-    return hmac.new(secret.encode(), params.encode(), hashlib.sha256).hexdigest()
