@@ -270,6 +270,18 @@ def test_redis_stopped_mid_session_fails_typed_and_recovers_when_it_returns(redi
     store.close()
 
 
+def test_redis_refusing_a_write_fails_typed_and_keeps_the_previous_snapshot(redis_server):
+    store = RedisStore("127.0.0.1", redis_server.port)
+    store.save(rich_state())
+    admin = redis_server.client()
+    admin.config_set("maxmemory", "1")                # every write now fails with OOM
+    with pytest.raises(StateUnavailable, match=f"127.0.0.1:{redis_server.port} refused writing autobot:state"):
+        store.save(other_state())
+    admin.config_set("maxmemory", "0")
+    assert store.load() == rich_state()
+    store.close()
+
+
 @pytest.mark.parametrize("password, hint", [(WRONG_PASSWORD, "check REDIS_PASSWORD"),
                                             (None, "requires a password")])
 def test_redis_refusing_the_credentials_is_access_denied_without_the_password(redis_server_with_password, caplog,

@@ -79,6 +79,8 @@ class RedisStore:
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             raise StateUnavailable(f"Redis at {self.address} is unreachable while {doing} ({exc}); start it or "
                                    "check REDIS_HOST / REDIS_PORT") from exc
+        except redis.RedisError as exc:    # answered but refused: out of memory, read-only replica, disk error
+            raise StateUnavailable(f"Redis at {self.address} refused {doing} ({exc})") from exc
 
     def _corrupt(self, key: str, error: _codec.PayloadError) -> StateCorrupt:
         where = f"{key} field {error.part.removeprefix('position ')}" if key == POSITIONS_KEY else key

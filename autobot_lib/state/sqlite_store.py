@@ -75,9 +75,10 @@ class SQLiteStore:
                                "new one and rebuilds positions from the exchange) or restore a backup") from exc
 
     @contextmanager
-    def _transaction(self, doing: str) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, doing: str, *, write: bool = True) -> Iterator[sqlite3.Connection]:
         with self._guard(doing), self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            # IMMEDIATE takes the write lock up front; a plain BEGIN is a consistent read that blocks no writer
+            self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield self._db
             except BaseException:
@@ -101,7 +102,7 @@ class SQLiteStore:
         return True
 
     def load(self) -> BotState | None:
-        with self._transaction("reading the snapshot") as db:       # both tables from one moment
+        with self._transaction("reading the snapshot", write=False) as db:   # both tables from one moment
             row = db.execute("SELECT doc FROM snapshot WHERE id = 1").fetchone()
             positions = dict(db.execute("SELECT symbol, doc FROM positions").fetchall())
         if row is None:
