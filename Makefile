@@ -5,8 +5,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages the tests use as real parts: a browser to render HTML reports.
-SYSTEM_PACKAGES := chromium
+# Debian packages the tests use as real parts: a browser to render HTML reports, and a Redis server
+# (the state-store tests start their own on a free loopback port; apt does not need to start it).
+SYSTEM_PACKAGES := chromium redis-server
 
 .PHONY: demo test bench lab venv system-deps clean
 

@@ -186,6 +186,9 @@ class Settings(BaseSettings):
     REDIS_HOST: str = "localhost"
     REDIS_PORT: int = Field(6379, ge=1, le=65535)
     REDIS_DB: int = Field(0, ge=0, le=15)
+    # where the bot keeps its state (autobot_lib.state.open_store): auto = Redis when it answers, else SQLite
+    STATE_STORE: Literal["auto", "redis", "sqlite"] = "auto"
+    STATE_DB_PATH: str = "data/state.sqlite3"   # the embedded SQLite store (relative to the working folder)
     WEBSOCKET_RECONNECT_DELAY: int = Field(5, ge=1, le=600)
     WEBSOCKET_MAX_RECONNECT_DELAY: int = Field(60, ge=1, le=3600)
     WEBSOCKET_PING_TIMEOUT: int = Field(30, ge=1, le=600)
