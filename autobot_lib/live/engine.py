@@ -146,10 +146,13 @@ class LiveEngine:
             await self._close(symbol, bar_ms, reason)
             return
         adds = [i for i in decision.intents if i.kind is IntentKind.ADD]
+        added = Decimal(0)
         for k, add in enumerate(adds):
             cid = client_id(symbol, bar_ms, f"A{held.position.pyramid_steps + k + 1}")
-            await self.orders.market(symbol, order_side(add.side, False), add.qty, cid)
-        held.position = step.position
+            added += (await self.orders.market(symbol, order_side(add.side, False), add.qty, cid)).filled
+        # the quantity is what the exchange filled (adds are rounded to its step), not the model's
+        held.position = step.position.with_(qty=float(Decimal(str(held.position.qty)) + added)) if adds \
+            else step.position
         if step.stop_moved or adds:
             held.protection = await self.orders.protect(held.position, bar_ms, held.protection)
 

@@ -1,7 +1,8 @@
 """Closed bars for many symbols from ccxt.pro ``watch_ohlcv``, with reconnects and REST backfill.
 
 ccxt drops Binance's "closed" flag, so a bar counts as closed once a later bar shows up (Binance, and
-the local venue, push the new bar within moments of the close). Before a closed bar is handed on, any
+the local venue, push the new bar within moments of the close). Candles are read from ccxt's cache
+after each watch returns, because a message that arrives while no watch waits reaches only the cache. Before a closed bar is handed on, any
 bars missed while the socket was down are fetched over REST, so no bar is skipped and none repeats.
 Symbols are spread over several connections (``per_connection``), each reconnecting with capped
 exponential back-off.
@@ -61,10 +62,16 @@ class BarFeed:
                     done, _ = await asyncio.wait(pending.values(), return_when=asyncio.FIRST_COMPLETED)
                     for symbol, future in list(pending.items()):
                         if future in done:
-                            candles = future.result()
-                            await self._closed(client, symbol, candles)
+                            future.result()
+                            # watch again first, then read ccxt's cache, not the answer: a message that
+                            # lands while no watch is waiting reaches only the cache (the bar that opens
+                            # right after a close often does)
                             pending[symbol] = asyncio.ensure_future(client.watch_ohlcv(self.symbols[symbol],
                                                                                        self.timeframe))
+                            seen = None
+                            while (candles := self._cached(client, symbol)) and candles[-1][0] != seen:
+                                seen = candles[-1][0]
+                                await self._closed(client, symbol, candles)
                     backoff = 0.5
             except asyncio.CancelledError:
                 for future in pending.values():
@@ -79,6 +86,9 @@ class BarFeed:
                 backoff = min(backoff * 2, self.max_backoff_s)
             finally:
                 await client.close()
+
+    def _cached(self, client, symbol: str) -> list[list[float]]:
+        return list(getattr(client, "ohlcvs", {}).get(self.symbols[symbol], {}).get(self.timeframe, []))
 
     async def _closed(self, client, symbol: str, candles: list[list[float]]) -> None:
         """Hand on every bar older than the newest one seen, backfilling over REST what the socket missed."""

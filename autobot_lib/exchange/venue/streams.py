@@ -98,8 +98,11 @@ class Streams:
         now = book.clock_ms()
         for ws, (request, subscriptions) in list(self.market.items()):
             for stream in sorted(subscriptions):
-                event = _kline_event(book, stream, now)
-                if event is not None and not await self._send(ws, request, event):
+                # the bar that just closed (x: true), then, as Binance does moments later, the one that
+                # opened at this instant: that is how a client that drops "x" (ccxt) sees the close
+                events = [_kline_event(book, stream, now), _kline_event(book, stream, now + 1)]
+                sent = [self._send(ws, request, e) for e in events if e is not None]
+                if not all([await s for s in sent]):
                     break
 
     async def push_user(self, events: list[dict]) -> None:

@@ -1,0 +1,104 @@
+"""The live engine end to end: the real ccxt client (REST and ccxt.pro streams) against the local venue
+replaying real BTCUSDT bars, one bar at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pandas as pd
+import pytest
+
+from autobot_lib.backtest import CostModel, run_backtest
+from autobot_lib.config import load_settings
+from autobot_lib.exchange.ccxt_broker import CcxtBroker
+from autobot_lib.exchange.venue import venue_client
+from autobot_lib.live.engine import LiveEngine
+from autobot_lib.live.feed import BarFeed
+from autobot_lib.live.session import LiveSession
+from conftest import VENUE_KEY, VENUE_SECRET, real, real_funding
+
+HOUR = pd.Timedelta(hours=1)
+
+SYMBOLS = {"BTCUSDT": "BTC/USDT:USDT"}
+
+
+async def until(condition, what: str, seconds: float = 30) -> None:
+    """Wait for something another party does (fails only if it never happens; not a timing assertion)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        await asyncio.sleep(0.005)
+
+
+def subscribed(venue) -> int:
+    return sum(len(streams) for _, streams in list(venue.streams.market.values()))
+
+
+async def drive(venue, settings, bars: int, checks=None):
+    """Run a session on ``venue`` for ``bars`` closed bars, stepping the replay one bar at a time."""
+    url = venue.url
+    broker = CcxtBroker(VENUE_KEY, VENUE_SECRET, mode="venue", base_url=url)
+    rest = venue_client(url, VENUE_KEY, VENUE_SECRET, flavour="async", enableRateLimit=False)
+    feed = BarFeed(lambda: venue_client(url, VENUE_KEY, VENUE_SECRET, flavour="pro", enableRateLimit=False), SYMBOLS)
+    engine = LiveEngine(settings, broker, list(SYMBOLS))
+    session = LiveSession(engine, feed, rest, reconcile_every_s=0)
+    task = asyncio.create_task(session.run(max_bars=bars))
+    try:
+        await until(lambda: engine.orders is not None and subscribed(venue) >= 1, "warm-up and a kline subscription")
+        for k in range(bars):
+            await asyncio.to_thread(venue.advance, 1)
+            await until(lambda: session.decided > k or task.done(), f"bar {k + 1} decided")
+            if task.done():
+                task.result()
+            if checks:
+                await checks(engine, broker)
+        await task
+    finally:
+        await broker.close()
+        await rest.close()
+    return engine
+
+
+def test_a_donchian_session_enters_protects_trails_and_exits(trading_venue):
+    settings = load_settings(env_file=None, config_json=None, STRATEGY="donchian", MAX_DRAWDOWN=1.0,
+                             donchian={"leverage": 5, "use_exit_channel": True, "funding_avoid_min": 0})
+    unprotected = []
+
+    async def every_position_has_its_stop(engine, broker):
+        positions = await broker.positions()
+        stops = {o.symbol for o in await broker.protective_orders() if o.kind == "STOP_MARKET"}
+        unprotected.extend(s for s in positions if s not in stops)
+
+    engine = asyncio.run(drive(trading_venue, settings, 120, every_position_has_its_stop))
+    outcomes = [r.outcome for r in engine.journal]
+    assert len(outcomes) == 120 and outcomes.count("order") >= 2
+    assert engine.trades, "at least one position opened and closed"
+    assert not unprotected
+    algo = [r for r in trading_venue.requests if r["path"] == "/fapi/v1/algoOrder" and r["method"] == "POST"]
+    assert len(algo) > outcomes.count("order")     # an initial stop per entry, then trailing moves
+
+
+@pytest.mark.parametrize("overrides", [
+    dict(STRATEGY="donchian", MAX_DRAWDOWN=1.0, donchian={"leverage": 5, "use_exit_channel": True,
+                                                          "funding_avoid_min": 0}),
+    dict(ACTIVATION_THRESHOLD=0.45, MAX_DRAWDOWN=1.0, LEVERAGE=5),
+])
+def test_live_decisions_equal_the_backtesters_bar_by_bar(trading_venue, overrides):
+    """The same candles through the live engine (venue, real ccxt) and through run_backtest."""
+    settings = load_settings(env_file=None, config_json=None, **overrides)
+    n = 150
+    engine = asyncio.run(drive(trading_venue, settings, n))
+    live = engine.journal
+    start = pd.Timestamp(live[0].timestamp)
+    warm = engine.features["BTCUSDT"].spec.warmup_bars + 50
+    bars = real("binance_usdm_BTCUSDT_1h.csv.gz").loc[start - warm * HOUR: start + (n - 1) * HOUR]
+    # the venue's costs: Binance's fees, no slippage; its funding
+    result = run_backtest(bars, settings, equity=10_000.0, costs=CostModel(slippage_bps=0.0),
+                          funding={"BTCUSDT": real_funding("binance_usdm_BTCUSDT_funding.csv.gz")})
+    tested = result.journal.iloc[-n:]
+    assert [str(t) for t in tested["timestamp"]] == [str(pd.Timestamp(r.timestamp)) for r in live]
+    assert tested["outcome"].tolist() == [r.outcome for r in live]
+    kinds = [[i["kind"] for i in (x or [])] for x in tested["intents"]]
+    assert kinds == [[i["kind"] for i in r.intents] for r in live]
+    assert sum(o == "order" for o in tested["outcome"]) >= 2
