@@ -9,10 +9,10 @@ them. HTTP clients are created on first send, inside the notifier's loop that ow
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from autobot_lib._secrets import secret_forms
 from autobot_lib.notify.alerts import Alert, Priority
 
 TELEGRAM_API = "https://api.telegram.org"
@@ -109,8 +109,7 @@ class SlackChannel(Channel):
             await self._client.aclose()
 
     def secrets(self) -> tuple[str, ...]:
-        path = urlsplit(self._url).path  # the webhook's secret part, should an error quote only the path
-        return (self._url, path) if len(path) > 1 else (self._url,)
+        return secret_forms(self._url)  # an error may quote the webhook's path alone
 
     def __repr__(self) -> str:
         return f"SlackChannel(webhook_url=**********, min_priority={self.min_priority.name})"
