@@ -1,0 +1,1 @@
+"""The live side: metrics, logs, heartbeat and health (the engine itself joins them here)."""
