@@ -97,6 +97,14 @@ class DonchianSettings(BaseModel):
     channel_len: int = Field(20, ge=2, le=500)        # the Donchian breakout channel (Turtle: 20)
     exit_channel_len: int = Field(10, ge=2, le=500)   # and its exit channel (Turtle: 10)
     use_exit_channel: bool = False                    # exit on the exit channel (a plain Turtle 20/10)
+    # its alert scheduler (README, Observability; config.json: flat or inside OBSERVABILITY)
+    heartbeat_alert_sec: int = Field(43_200, ge=60)          # "12h heartbeats"
+    heartbeat_missing_sec: int = Field(64_800, ge=60)        # "a missing-heartbeat alarm at 18h"
+    clock_drift_alert_ms: int = Field(5_000, ge=1)           # "sustained clock drift above 5s"
+    error_burst_count: int = Field(10, ge=1)                 # "10+ errors ...
+    error_burst_window_sec: int = Field(300, ge=1)           # ... within 5 minutes"
+    no_trade_signal_count: int = Field(5, ge=1)              # "5 signals ...
+    no_trade_window_sec: int = Field(7_200, ge=60)           # ... within 2h with zero filled trades"
 
     @field_validator("pyramid_levels")
     @classmethod

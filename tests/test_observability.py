@@ -1,7 +1,9 @@
-"""Metrics scraped over real HTTP, JSON logs with redaction and rotation, heartbeat and `autobot health`."""
+"""Metrics scraped over real HTTP, JSON logs with redaction and rotation, heartbeat and `autobot health`,
+and the seed's alert scheduler rules."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -14,13 +16,13 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
-from pydantic import SecretStr
 
 from autobot_lib.config import load_settings
 from autobot_lib.live.health import Heartbeat, health_check, write_heartbeat
 from autobot_lib.live.logs import log_volume_per_day, secrets_from_settings, setup_logging
 from autobot_lib.live.metrics import BotMetrics
-from autobot_lib.notify import Alert, Notifier, Priority, SlackChannel, TelegramChannel
+from autobot_lib.live.watch import Watch, WatchKnobs
+from autobot_lib.notify import Alert, LogChannel, Notifier, Priority
 from chat_stand_ins import ChatStandIns
 from conftest import REPO, free_port
 
@@ -127,7 +129,6 @@ def test_each_bot_has_its_own_registry_and_the_seed_port():
     first.set_equity(1.0)
     assert b'bot_equity{account="b"} 0.0' in second.exposition()
     assert REGISTRY.get_sample_value("bot_equity", {"account": "a"}) is None   # nothing in the global registry
-    import inspect
     defaults = inspect.signature(BotMetrics.serve).parameters
     assert (defaults["port"].default, defaults["host"].default) == (9108, "127.0.0.1")
     assert load_settings(env_file=None).METRICS_PORT == 9108
@@ -318,3 +319,72 @@ def test_config_json_alert_cooldown_and_its_observability_section(tmp_path):
     assert load_settings(env_file=None, config_json=tmp_path / "nested.json").ALERT_COOLDOWN_SEC == 120
     defaults = load_settings(env_file=None)
     assert (defaults.ALERT_COOLDOWN_SEC, defaults.LOG_LEVEL, defaults.HEARTBEAT_MAX_AGE_SEC) == (600, "INFO", 900)
+
+
+# --- the seed's alert scheduler ----------------------------------------------------------------------------------
+
+def titles(alerts) -> list[tuple[str, str]]:
+    return [(a.key, a.title) for a in alerts]
+
+
+def test_watch_rules_fire_at_the_seed_thresholds():
+    watch = Watch(WatchKnobs(), start=0)
+    assert watch.check(0) == []
+    watch.clock_drift(5_000)                                   # "above 5s": 5 s itself is fine
+    assert watch.check(60) == []
+    watch.clock_drift(7_421)
+    assert titles(watch.check(120)) == [("clock_drift", "Clock drift: +7421ms (>5000).")]
+    watch.clock_drift(12)
+    for i in range(9):                                         # 9 errors in 5 min: not yet a burst
+        watch.order_error("auth" if i else "nonce", at=1_000 + i)
+    assert watch.check(1_010) == []
+    watch.order_error("auth", at=1_010)
+    assert titles(watch.check(1_010)) == [("error_burst", "Error burst: 10 errors/5m (auth).")]
+    assert watch.check(1_000 + 300) == []                      # the first error has left the window
+    for i in range(5):
+        watch.signal(at=2_000 + 600 * i)                       # 5 signals within 2 h, no trade
+    assert titles(watch.check(4_400)) == [("no_trades", "Signals: 5 in 2h but 0 trades. Check filters/routing.")]
+    watch.trade(at=4_500)
+    assert watch.check(4_500) == []
+
+
+def test_watch_heartbeat_messages_and_missing_alarm():
+    watch = Watch(WatchKnobs(), start=0)
+    watch.loop_beat(at=10_000)
+    assert watch.check(43_199) == []
+    [beat] = watch.check(43_200, status="equity 10,234 USDT, 1 open")   # every 12 h
+    assert (beat.key, beat.priority, beat.text) == ("heartbeat", Priority.INFO, "equity 10,234 USDT, 1 open")
+    assert watch.check(43_201) == []
+    assert watch.check(10_000 + 64_799) == []
+    alerts = watch.check(10_000 + 64_800)                      # 18 h without a loop pass
+    assert titles(alerts) == [("heartbeat_missing", "Heartbeat missing: no loop pass for 18.0 h")]
+    assert alerts[0].priority == Priority.CRITICAL
+    assert [a.key for a in watch.check(86_400)] == ["heartbeat", "heartbeat_missing"]
+
+
+def test_watch_knobs_come_from_the_donchian_section_with_seed_defaults(tmp_path):
+    knobs = WatchKnobs.from_settings(load_settings(env_file=None))
+    assert knobs == WatchKnobs(heartbeat_alert_sec=12 * 3600, heartbeat_missing_sec=18 * 3600,
+                               clock_drift_alert_ms=5_000, error_burst_count=10, error_burst_window_sec=5 * 60,
+                               no_trade_signal_count=5, no_trade_window_sec=2 * 3600)
+    (tmp_path / "config.json").write_text(json.dumps({"OBSERVABILITY": {"clock_drift_alert_ms": 2_000,
+                                                                        "alert_cooldown_sec": 60}}))
+    settings = load_settings(env_file=None, config_json=tmp_path / "config.json")
+    assert WatchKnobs.from_settings(settings).clock_drift_alert_ms == 2_000 and settings.ALERT_COOLDOWN_SEC == 60
+
+
+def test_a_standing_condition_checked_every_minute_alerts_once_per_cooldown(caplog):
+    caplog.set_level(logging.INFO, logger="autobot.alerts")
+    now = [0.0]
+    watch = Watch(WatchKnobs(), start=0)
+    watch.clock_drift(9_000)
+    with Notifier([LogChannel()], cooldown_sec=600, clock=lambda: now[0]) as notifier:
+        for minute in range(15):                               # drift stays for 15 minutes
+            now[0] = minute * 60.0
+            for alert in watch.check(now[0]):
+                notifier.notify(alert)
+        assert notifier.flush()
+    sent = [r.getMessage() for r in caplog.records if r.name == "autobot.alerts"]
+    # minute 0 alerts; minutes 1..9 are held; minute 10 reports the 9 held and opens a new window
+    assert sent == ["Clock drift: +9000ms (>5000).", "Clock drift: +9000ms (>5000). (repeated 9x)",
+                    "Clock drift: +9000ms (>5000)."]
