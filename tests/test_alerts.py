@@ -251,6 +251,7 @@ def test_from_settings_builds_the_configured_channels_without_showing_secrets(st
     assert [c.min_priority for c in notifier.channels] == [Priority.LOW, Priority.MEDIUM, Priority.MEDIUM]
     assert "cooldown_sec=600" in repr(notifier)                      # the seed's alert_cooldown_sec default
     assert TOKEN not in repr(notifier) and "WebhookSecretXYZ" not in repr(notifier)
+    assert not any(TOKEN in str(vars(c)) or "WebhookSecretXYZ" in str(vars(c)) for c in notifier.channels)
     notifier.notify(Alert(Priority.INFO, "info", "below NOTIFICATION_LEVEL"))
     notifier.notify(Alert(Priority.MEDIUM, "warn", "at NOTIFICATION_LEVEL"))
     notifier.close()

@@ -19,8 +19,9 @@ TELEGRAM_API = "https://api.telegram.org"
 TELEGRAM_MAX_CHARS = 4096  # the Bot API rejects longer messages
 
 
-def _reveal(value: SecretStr | str) -> str:
-    return value.get_secret_value() if isinstance(value, SecretStr) else value
+def _secret(value: SecretStr | str) -> SecretStr:
+    """Kept as SecretStr, so the object's __dict__ (debuggers, pickles, error reports) never shows it."""
+    return value if isinstance(value, SecretStr) else SecretStr(value)
 
 
 class ChannelError(RuntimeError):
@@ -59,7 +60,7 @@ class TelegramChannel(Channel):
 
     def __init__(self, token: SecretStr | str, chat_id: str | int, *, base_url: str = TELEGRAM_API, **limits):
         super().__init__(**limits)
-        self._token = _reveal(token)
+        self._token = _secret(token)
         self.chat_id = str(chat_id)
         self._api = f"{base_url.rstrip('/')}/bot"  # python-telegram-bot appends the token
         self._bot = None
@@ -70,7 +71,7 @@ class TelegramChannel(Channel):
             from telegram.request import HTTPXRequest
 
             t = self.timeout
-            self._bot = Bot(self._token, base_url=self._api,
+            self._bot = Bot(self._token.get_secret_value(), base_url=self._api,
                             request=HTTPXRequest(connect_timeout=t, read_timeout=t, write_timeout=t, pool_timeout=t))
         await self._bot.send_message(chat_id=self.chat_id, text=alert.as_text()[:TELEGRAM_MAX_CHARS])
 
@@ -79,7 +80,7 @@ class TelegramChannel(Channel):
             await self._bot.request.shutdown()
 
     def secrets(self) -> tuple[str, ...]:
-        return (self._token,)
+        return (self._token.get_secret_value(),)
 
     def __repr__(self) -> str:  # python-telegram-bot's own Bot repr shows the token: never print self._bot
         return f"TelegramChannel(chat_id={self.chat_id!r}, token=**********, min_priority={self.min_priority.name})"
@@ -92,7 +93,7 @@ class SlackChannel(Channel):
 
     def __init__(self, webhook_url: SecretStr | str, **limits):
         super().__init__(**limits)
-        self._url = _reveal(webhook_url)
+        self._url = _secret(webhook_url)
         self._client = None
 
     async def send(self, alert: Alert) -> None:
@@ -100,7 +101,7 @@ class SlackChannel(Channel):
             import httpx
 
             self._client = httpx.AsyncClient(timeout=self.timeout)
-        response = await self._client.post(self._url, json={"text": alert.as_text()})
+        response = await self._client.post(self._url.get_secret_value(), json={"text": alert.as_text()})
         if not 200 <= response.status_code < 300:
             raise ChannelError(f"slack webhook answered HTTP {response.status_code}")
 
@@ -109,7 +110,7 @@ class SlackChannel(Channel):
             await self._client.aclose()
 
     def secrets(self) -> tuple[str, ...]:
-        return secret_forms(self._url)  # an error may quote the webhook's path alone
+        return secret_forms(self._url.get_secret_value())  # an error may quote the webhook's path alone
 
     def __repr__(self) -> str:
         return f"SlackChannel(webhook_url=**********, min_priority={self.min_priority.name})"
