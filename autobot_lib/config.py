@@ -97,6 +97,14 @@ class DonchianSettings(BaseModel):
     channel_len: int = Field(20, ge=2, le=500)        # the Donchian breakout channel (Turtle: 20)
     exit_channel_len: int = Field(10, ge=2, le=500)   # and its exit channel (Turtle: 10)
     use_exit_channel: bool = False                    # exit on the exit channel (a plain Turtle 20/10)
+    # its alert scheduler (README, Observability; config.json: flat or inside OBSERVABILITY)
+    heartbeat_alert_sec: int = Field(43_200, ge=60)          # "12h heartbeats"
+    heartbeat_missing_sec: int = Field(64_800, ge=60)        # "a missing-heartbeat alarm at 18h"
+    clock_drift_alert_ms: int = Field(5_000, ge=1)           # "sustained clock drift above 5s"
+    error_burst_count: int = Field(10, ge=1)                 # "10+ errors ...
+    error_burst_window_sec: int = Field(300, ge=1)           # ... within 5 minutes"
+    no_trade_signal_count: int = Field(5, ge=1)              # "5 signals ...
+    no_trade_window_sec: int = Field(7_200, ge=60)           # ... within 2h with zero filled trades"
 
     @field_validator("pyramid_levels")
     @classmethod
@@ -107,7 +115,10 @@ class DonchianSettings(BaseModel):
 # config.json keys that belong to the top level rather than the donchian section
 _JSON_TOP_LEVEL = {"binance_key": "BINANCE_API_KEY", "binance_secret": "BINANCE_API_SECRET",
                    "testnet": "USE_TESTNET", "safe_restart": "SAFE_RESTART",
-                   "safe_console_banner": "SAFE_CONSOLE_BANNER", "daily_report_enabled": "DAILY_REPORT_ENABLED"}
+                   "safe_console_banner": "SAFE_CONSOLE_BANNER", "daily_report_enabled": "DAILY_REPORT_ENABLED",
+                   "alert_cooldown_sec": "ALERT_COOLDOWN_SEC"}
+# "The scheduler reads knobs from OBSERVABILITY in config.py / config.json": a section whose keys count as top-level
+_JSON_OBSERVABILITY = ("OBSERVABILITY", "observability")
 
 
 class Settings(BaseSettings):
@@ -199,6 +210,11 @@ class Settings(BaseSettings):
     AUTO_TESTNET_ON_DD: bool = False
     ALERT_COOLDOWN_SEC: int = Field(600, ge=0, le=86_400)
     METRICS_PORT: int = Field(9108, ge=1, le=65535)
+    LOG_FILE: str = "logs/autobot.log"                 # JSON lines; empty: stderr only
+    LOG_MAX_BYTES: int = Field(10_000_000, ge=10_000)  # rotate at this size ...
+    LOG_BACKUP_COUNT: int = Field(5, ge=0, le=100)     # ... keeping this many old files
+    HEARTBEAT_FILE: str = "data/heartbeat.json"
+    HEARTBEAT_MAX_AGE_SEC: int = Field(900, ge=1, le=86_400)  # older: unhealthy (the seed: 15 minutes)
 
     donchian: DonchianSettings = DonchianSettings()
 
@@ -290,6 +306,11 @@ def read_config_json(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must hold a JSON object of settings")
+    for name in _JSON_OBSERVABILITY:
+        section = raw.pop(name, None)
+        if section is not None and not isinstance(section, dict):
+            raise ConfigError(f"{path}: {name} must be an object of knobs, e.g. {{\"alert_cooldown_sec\": 600}}")
+        raw.update(section or {})
     top = {_JSON_TOP_LEVEL[k]: v for k, v in raw.items() if k in _JSON_TOP_LEVEL}
     section = {k: v for k, v in raw.items() if k not in _JSON_TOP_LEVEL}
     return {**top, "donchian": section} if section else top

@@ -1,6 +1,11 @@
-"""Notifications: Slack (incoming webhook) and Telegram (Bot API) adapters.
+"""Notifications.
 
-Each send is one HTTP call with a timeout. A failing channel is logged and reported as False, never
+For the bot: :class:`Notifier` in front of :class:`TelegramChannel`, :class:`SlackChannel` and
+:class:`LogChannel`, with priorities, a per-channel rate limit, a dedupe window and background delivery
+(see ``notifier.py``).
+
+For one-off messages (the daily report): ``send_slack`` / ``send_telegram`` / ``send_summary`` below.
+Each send is one blocking HTTP call with a timeout. A failing channel is logged and reported as False, never
 raised: alerts must not stop whatever sent them. Secrets (the webhook URL, the bot token) never appear in
 the log lines. ``base_url`` points Telegram at a local stand-in in tests.
 """
@@ -13,6 +18,13 @@ import urllib.error
 import urllib.request
 
 from pydantic import SecretStr
+
+from autobot_lib.notify.alerts import Alert, Priority
+from autobot_lib.notify.channels import Channel, ChannelError, LogChannel, SlackChannel, TelegramChannel
+from autobot_lib.notify.notifier import ChannelStats, Notifier
+
+__all__ = ["Alert", "Priority", "Notifier", "ChannelStats", "Channel", "ChannelError", "TelegramChannel",
+           "SlackChannel", "LogChannel", "send_slack", "send_telegram", "send_summary"]
 
 log = logging.getLogger(__name__)
 
