@@ -1,8 +1,9 @@
 """The live engine: per closed bar and symbol, the one decision path, then execution through a broker.
 
 On each closed bar: the symbol's streaming features (:class:`~autobot_lib.live.features.LiveFeatures`),
-the position as the exchange now reports it (a protective order may have closed it), the daily anchor,
-then :func:`autobot_lib.pipeline.decide` exactly as the backtester calls it, then the intents:
+the daily anchor, then :func:`autobot_lib.pipeline.decide` exactly as the backtester calls it, with the
+position held into the bar (if the exchange's stop closed it during the bar, the model's step says so
+too, as the backtester's does), then the intents:
 
 - ENTRY: a market order, then its protective stop (and target) through the algo endpoint; if the stop
   cannot be placed the position is closed again at once;
@@ -70,7 +71,7 @@ class LiveEngine:
         self.params = risk_params(settings)
         self.features = {s: LiveFeatures(settings, rules, bar_length) for s in self.symbols}
         self.bar_length = bar_length
-        self.limiter = limiter or RateLimiter()
+        self.limiter = limiter or getattr(broker, "limiter", None) or RateLimiter()   # one count per account
         self.filters: dict[str, MarketFilters] = {}
         self.orders: OrderManager | None = None
         self.held: dict[str, Held] = {}
@@ -106,7 +107,6 @@ class LiveEngine:
         features = self.features[symbol]
         features.update(bar)
         bar_ms = int(bar.timestamp.value // 1_000_000)
-        await self._sync_position(symbol, bar_ms)
         account = await self.account(bar_ms)
         ctx = features.context(self.filters.get(symbol, MarketFilters()), exit_channel=self.params.exit_channel)
         decision = decide(symbol, ctx, features.signal(), account, self.params, features.strategy.name)
@@ -140,6 +140,11 @@ class LiveEngine:
             return
         held = self.held.get(symbol)
         if held is None:
+            return
+        if step.position is not None and step.close_reason is None and not await self._open_on_exchange(symbol):
+            # a protective order closed it inside the bar where the model's stop did not quite reach
+            await self.orders.cancel(symbol, held.protection)
+            self._book_close(symbol, held, None, "protective_order", bar_ms)
             return
         if step.position is None or step.close_reason is not None:
             reason = step.close_reason.value if step.close_reason else step.exits[-1].reason.value
@@ -199,15 +204,9 @@ class LiveEngine:
                                  held.entry_bar_ms, bar_ms))
         del self.held[symbol]
 
-    async def _sync_position(self, symbol: str, bar_ms: int) -> None:
-        """A protective order may have closed the position on the exchange since the last bar."""
-        held = self.held.get(symbol)
-        if held is None:
-            return
+    async def _open_on_exchange(self, symbol: str) -> bool:
         exchange = (await self.broker.positions()).get(symbol)
-        if exchange is None or exchange.amount == 0:
-            await self.orders.cancel(symbol, held.protection)
-            self._book_close(symbol, held, None, "protective_order", bar_ms)
+        return exchange is not None and exchange.amount != 0
 
     def _on_error(self, symbol: str, exc: BrokerError) -> None:
         self.alert(f"order_error:{exc.code}", f"{symbol}: {exc}")

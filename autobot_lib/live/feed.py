@@ -1,8 +1,8 @@
 """Closed bars for many symbols from ccxt.pro ``watch_ohlcv``, with reconnects and REST backfill.
 
 ccxt drops Binance's "closed" flag, so a bar counts as closed once a later bar shows up (Binance, and
-the local venue, push the new bar within moments of the close). Candles are read from ccxt's cache
-after each watch returns, because a message that arrives while no watch waits reaches only the cache. Before a closed bar is handed on, any
+the local venue, push the new bar within moments of the close). Candles are read from ccxt's cache,
+on every answer and every ``poll_s``: a message that arrives while no watch waits reaches only the cache. Before a closed bar is handed on, any
 bars missed while the socket was down are fetched over REST, so no bar is skipped and none repeats.
 Symbols are spread over several connections (``per_connection``), each reconnecting with capped
 exponential back-off.
@@ -23,12 +23,12 @@ log = logging.getLogger("autobot.feed")
 
 class BarFeed:
     def __init__(self, make_client: Callable[[], object], symbols: dict[str, str], timeframe: str = "1h",
-                 per_connection: int = 50, max_backoff_s: float = 30.0):
+                 per_connection: int = 50, max_backoff_s: float = 30.0, poll_s: float = 0.25):
         """``make_client``: a new ccxt.pro client per connection; ``symbols``: id (BTCUSDT) -> ccxt symbol."""
         self.make_client, self.symbols, self.timeframe = make_client, symbols, timeframe
         self.bar_ms = int(pd.Timedelta(timeframe.replace("m", "min") if timeframe.endswith("m") else timeframe)
                           .total_seconds() * 1000)
-        self.per_connection, self.max_backoff_s = per_connection, max_backoff_s
+        self.per_connection, self.max_backoff_s, self.poll_s = per_connection, max_backoff_s, poll_s
         self.last: dict[str, int] = {}          # open time (ms) of the last bar handed on, per symbol
         self.reconnects = 0
         self.backfilled = 0
@@ -59,19 +59,17 @@ class BarFeed:
             try:
                 pending = {s: asyncio.ensure_future(client.watch_ohlcv(self.symbols[s], self.timeframe)) for s in ids}
                 while True:
-                    done, _ = await asyncio.wait(pending.values(), return_when=asyncio.FIRST_COMPLETED)
+                    # a message that lands while no watch waits reaches only ccxt's cache (the bar that opens
+                    # right after a close often does), so the cache is read on every wake-up and every
+                    # poll_s as well, not only when a watch answers
+                    await asyncio.wait(pending.values(), timeout=self.poll_s, return_when=asyncio.FIRST_COMPLETED)
                     for symbol, future in list(pending.items()):
-                        if future in done:
-                            future.result()
-                            # watch again first, then read ccxt's cache, not the answer: a message that
-                            # lands while no watch is waiting reaches only the cache (the bar that opens
-                            # right after a close often does)
+                        if future.done():
+                            future.result()          # a socket failure raises here: reconnect below
                             pending[symbol] = asyncio.ensure_future(client.watch_ohlcv(self.symbols[symbol],
                                                                                        self.timeframe))
-                            seen = None
-                            while (candles := self._cached(client, symbol)) and candles[-1][0] != seen:
-                                seen = candles[-1][0]
-                                await self._closed(client, symbol, candles)
+                    for symbol in ids:
+                        await self._closed(client, symbol, self._cached(client, symbol))
                     backoff = 0.5
             except asyncio.CancelledError:
                 for future in pending.values():
