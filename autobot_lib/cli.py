@@ -190,6 +190,25 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("--no-file", action="store_true", help="check only the metrics endpoint")
     health.add_argument("-f", "--params", help="a params YAML (see params/default.yaml)")
 
+    live = sub.add_parser(
+        "live", help="run the trading bot: dry-run, testnet (Binance demo trading) or live",
+        description="Warm the indicators on history, reconcile with the exchange (the exchange is the truth), "
+                    "then run the one decision pipeline on every closed bar and execute it: market entries, "
+                    "protective reduce-only stops through Binance's algo endpoint, trailing, exits. State goes "
+                    "to Redis or SQLite (STATE_STORE), alerts to Telegram/Slack, metrics to /metrics "
+                    "(METRICS_PORT). Modes: dry-run simulates fills in-process on live data; testnet uses "
+                    "Binance demo trading (demo-trading keys); live trades real money and needs --confirm-live.",
+        epilog="Examples: autobot live --mode dry-run --symbols BTCUSDT ETHUSDT;  "
+               "autobot live --mode testnet --symbols BTCUSDT --base-url http://127.0.0.1:8765 (the local venue)")
+    live.add_argument("--mode", required=True, choices=["dry-run", "testnet", "live"])
+    live.add_argument("--symbols", nargs="+", metavar="SYMBOL", help="USD-M symbols (default: TRADING_SYMBOLS)")
+    live.add_argument("--base-url", help="trade against the local venue at this URL instead of Binance")
+    live.add_argument("--confirm-live", action="store_true", help="required with --mode live: real money")
+    live.add_argument("--duration", type=float, metavar="SEC", help="stop after this many seconds")
+    live.add_argument("--bars", type=int, metavar="N", help="stop after N closed bars (all symbols together)")
+    live.add_argument("--no-metrics", action="store_true", help="do not serve /metrics")
+    live.add_argument("-f", "--params", help="a params YAML (see params/default.yaml)")
+
     venue = sub.add_parser(
         "venue", help="serve a local Binance-compatible venue from data files (market data and trading)",
         description="Serve Binance USD-M (and spot market-data) endpoints on 127.0.0.1 from files named like "
@@ -208,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
                                        "stream clients keep up) or manual (only on POST /_venue/advance; "
                                        "default with --start)")
     venue.add_argument("--balance", type=float, default=10_000, help="USDT in the account (default: %(default)s)")
+    venue.add_argument("--rate-limit-scale", type=float, default=1.0, metavar="X",
+                       help="announce Binance's request limits times X in exchangeInfo, so a bot that follows "
+                            "them keeps up with a fast replay (default: %(default)s)")
     venue.add_argument("--host", default="127.0.0.1", help="(default: %(default)s)")
     venue.add_argument("--port", type=int, default=8765, help="(default: %(default)s)")
     return parser
@@ -547,6 +569,7 @@ def _venue(args: argparse.Namespace) -> int:
             book.add_bars(info["symbol"], load_ohlcv(path, gaps="ignore"))
         else:
             book.add_funding(info["symbol"], load_funding(path))
+    books["usdm"].rate_limit_scale = args.rate_limit_scale
     replaying = args.start is not None or args.speed is not None
     key = os.environ.get("AUTOBOT_VENUE_API_KEY") or DEMO_API_KEY
     secret = os.environ.get("AUTOBOT_VENUE_API_SECRET") or DEMO_API_SECRET
@@ -561,11 +584,47 @@ def _venue(args: argparse.Namespace) -> int:
     return 0
 
 
+def _live(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from autobot_lib.config import load_settings
+    from autobot_lib.live.launch import LaunchError, run_live
+    from autobot_lib.live.logs import setup_logging_from_settings
+    from autobot_lib.live.metrics import BotMetrics
+    from autobot_lib.notify.notifier import Notifier
+    from autobot_lib.state import open_store
+
+    settings = load_settings(args.params)
+    symbols = args.symbols or list(settings.TRADING_SYMBOLS)
+    setup_logging_from_settings(settings)
+    metrics = None
+    if not args.no_metrics:
+        metrics = BotMetrics(universe=symbols, timeframe=settings.TIMEFRAME)
+        print(f"metrics on http://127.0.0.1:{metrics.serve(settings.METRICS_PORT)}/metrics", flush=True)
+    store = open_store(settings)
+    notifier = Notifier.from_settings(settings)
+    try:
+        engine = asyncio.run(run_live(settings, args.mode, symbols, base_url=args.base_url,
+                                      confirm_live=args.confirm_live, duration_s=args.duration, max_bars=args.bars,
+                                      store=store, notifier=notifier, metrics=metrics))
+    except LaunchError as exc:
+        print(f"autobot: refused: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        notifier.close()
+        store.close()
+        if metrics is not None:
+            metrics.stop()
+    print(f"{len(engine.journal)} bars decided, {len(engine.trades)} trades closed, "
+          f"{len(engine.held)} positions open (protected on the exchange), trading state {engine.kill.state.value}")
+    return 0
+
+
 _HANDLERS = {("data", "fetch"): _fetch, ("data", "validate"): _validate, ("data", "show"): _show,
              ("demo", None): _demo, ("venue", None): _venue, ("explain", None): _explain,
              ("backtest", None): _backtest, ("baseline", None): _baseline, ("sweep", None): _sweep,
              ("walkforward", None): _walkforward, ("run-notebook", None): _run_notebook,
-             ("schedule", None): _schedule, ("health", None): _health}
+             ("schedule", None): _schedule, ("health", None): _health, ("live", None): _live}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,7 @@ from pydantic import SecretStr
 
 from autobot_lib.config import Settings, load_settings
 from autobot_lib.state import (BotState, RedisStore, SQLiteStore, StateAccessDenied, StateCorrupt, StateStore,
-                               StateUnavailable, client_order_id, open_store)
+                               StateUnavailable, open_store)
 from conftest import REPO, free_port
 from redis_fixture import PASSWORD, RedisServer, redis_server, redis_server_with_password  # noqa: F401 (fixtures)
 from state_samples import journal_records, other_state, rich_state, utc
@@ -425,12 +425,3 @@ def test_positions_must_be_keyed_by_their_symbol():
         BotState(positions={"BTCUSDT": eth})
 
 
-def test_client_order_ids_are_deterministic_and_binance_valid():
-    first = client_order_id("autobot", "ETHUSDT", "ENTRY", "2025-03-04 05:00")
-    assert first == client_order_id("autobot", "ETHUSDT", "ENTRY", utc("2025-03-04 05:00"))
-    others = {client_order_id("autobot", "ETHUSDT", "ENTRY", "2025-03-04 05:00", seq=1),
-              client_order_id("autobot", "ETHUSDT", "ADD", "2025-03-04 05:00"),
-              client_order_id("autobot", "ETHUSDT", "ENTRY", "2025-03-04 06:00"),
-              client_order_id("donchian", "ETHUSDT", "ENTRY", "2025-03-04 05:00")}
-    assert first not in others and len(others) == 4
-    assert all(re.fullmatch(r"[.A-Z:/a-z0-9_-]{1,36}", i) for i in others | {first})

@@ -41,13 +41,14 @@ def translate(exc: Exception, what: str) -> BrokerError:
 
 class CcxtBroker:
     def __init__(self, api_key: str, secret: str, *, mode: str = "testnet", base_url: str | None = None,
-                 limiter: RateLimiter | None = None, timeout_ms: int = 10_000):
+                 limiter: RateLimiter | None = None, timeout_ms: int = 10_000, follow_exchange_limits: bool = True):
         if mode not in ("testnet", "live", "venue"):
             raise ValueError(f"mode {mode!r} is not valid: use testnet, live or venue (with base_url)")
         if mode == "venue" and not base_url:
             raise ValueError("mode 'venue' needs base_url, e.g. http://127.0.0.1:8765")
         self.name = mode
         self.limiter = limiter or RateLimiter()
+        self.follow_exchange_limits = follow_exchange_limits and limiter is None   # a given limiter is kept
         self.exchange = ccxt_async.binanceusdm({"apiKey": api_key, "secret": secret, "enableRateLimit": False,
                                                 "timeout": timeout_ms, "options": {"fetchCurrencies": False}})
         if mode == "testnet":
@@ -77,6 +78,10 @@ class CcxtBroker:
 
     async def markets(self, symbols: list[str]) -> dict[str, MarketFilters]:
         await self._call("load markets", self.exchange.load_markets, weight=1)
+        if self.follow_exchange_limits:
+            info = await self._call("exchange info", self.exchange.fapiPublicGetExchangeInfo, weight=1)
+            if info.get("rateLimits"):
+                self.limiter.configure(info["rateLimits"])
         out = {}
         for symbol in symbols:
             found = self.exchange.markets_by_id.get(symbol)

@@ -61,12 +61,16 @@ USDM_LIMITS = ({"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "interv
 class RateLimiter:
     def __init__(self, rate_limits=USDM_LIMITS, clock: Callable[[], float] = time.monotonic, headroom: float = 0.9):
         """``headroom``: the share of each limit used, leaving room for what the headers report late."""
-        self.clock = clock
-        self.windows = [Window(r["rateLimitType"], _INTERVAL_S[r["interval"]] * int(r["intervalNum"]),
-                               max(1, int(r["limit"] * headroom))) for r in rate_limits
-                        if r["rateLimitType"] in ("REQUEST_WEIGHT", "ORDERS")]
+        self.clock, self.headroom = clock, headroom
+        self.configure(rate_limits)
         self.paused_until = 0.0
         self.backoffs = 0
+
+    def configure(self, rate_limits) -> None:
+        """Take the limits an exchange announces (exchangeInfo ``rateLimits``)."""
+        self.windows = [Window(r["rateLimitType"], _INTERVAL_S[r["interval"]] * int(r["intervalNum"]),
+                               max(1, int(r["limit"] * self.headroom))) for r in rate_limits
+                        if r["rateLimitType"] in ("REQUEST_WEIGHT", "ORDERS")]
 
     def delay(self, weight: int = 1, order: bool = False, now: float | None = None) -> float:
         now = self.clock() if now is None else now

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Any, Callable
 
@@ -35,10 +36,11 @@ from autobot_lib.journal import JournalRecord
 from autobot_lib.live.features import LiveFeatures
 from autobot_lib.live.orders import OrderManager, Protection, client_id, order_side
 from autobot_lib.live.safety import KillSwitch, Trip
-from autobot_lib.model import Account, Bar, IntentKind, MarketFilters, OrderIntent, Position, Side
+from autobot_lib.model import Account, Bar, IntentKind, MarketFilters, OrderIntent, Position, Side, TradingState
 from autobot_lib.pipeline import Decision, decide, open_position
 from autobot_lib.risk.params import risk_params
 from autobot_lib.rules.rule import RuleSet
+from autobot_lib.state import BotState, OpenPosition, StateStore, StateUnavailable
 
 log = logging.getLogger("autobot.live")
 _DAY_MS = 86_400_000
@@ -66,7 +68,8 @@ class Trade:
 class LiveEngine:
     def __init__(self, settings: Settings, broker: Broker, symbols: list[str], *, rules: RuleSet | None = None,
                  bar_length: pd.Timedelta = pd.Timedelta("1h"), limiter: RateLimiter | None = None,
-                 alert: Callable[[str, str], Any] | None = None, clock: Callable[[], float] = time.time):
+                 store: StateStore | None = None, alert: Callable[[str, str], Any] | None = None,
+                 metrics: Any = None, clock: Callable[[], float] = time.time):
         self.settings, self.broker, self.symbols = settings, broker, list(symbols)
         self.params = risk_params(settings)
         self.features = {s: LiveFeatures(settings, rules, bar_length) for s in self.symbols}
@@ -83,9 +86,14 @@ class LiveEngine:
         self.alerts: list[tuple[str, str]] = []
         self._alert, self.clock = alert, clock
         self.decision_seconds: list[float] = []
+        self.store, self.metrics = store, metrics     # metrics: a BotMetrics, or None
+        self.last_bar: dict[str, pd.Timestamp] = {}
 
     # --- set-up --------------------------------------------------------------------------------
     async def start(self) -> None:
+        """Markets, leverage and margin type, the saved state (SAFE_RESTART), then reconciliation."""
+        if self.store is not None and self.settings.SAFE_RESTART:
+            self.restore(self.store.load())
         self.filters = await self.broker.markets(self.symbols)
         self.orders = OrderManager(self.broker, self.filters, self.limiter)
         for symbol in self.symbols:
@@ -112,11 +120,69 @@ class LiveEngine:
         decision = decide(symbol, ctx, features.signal(), account, self.params, features.strategy.name)
         self.decision_seconds.append(time.perf_counter() - started)
         self.journal.append(decision.record)
+        self.save([decision.record])           # write-ahead: the decision is on disk before any order goes
         try:
             await self._execute(symbol, bar_ms, ctx.atr, ctx.decided_at, decision)
         except BrokerError as exc:
             self._on_error(symbol, exc)
+        self.last_bar[symbol] = bar.timestamp
+        self.save()
+        self._observe(symbol, decision, account)
         return decision
+
+    def _observe(self, symbol: str, decision: Decision, account: Account) -> None:
+        if self.metrics is None:
+            return
+        m = self.metrics
+        m.set_equity(account.equity)
+        m.set_daily_drawdown(max(0.0, 1.0 - account.equity / account.daily_anchor) if account.daily_anchor else 0.0)
+        if decision.record.proposal != "NEUTRAL":
+            m.signal_emitted(symbol)
+        for seconds in self.orders.latencies if self.orders else ():
+            m.order_latency_observed("order", seconds)
+        if self.orders:
+            self.orders.latencies.clear()
+        m.loop_latency_observed(self.decision_seconds[-1])
+        m.heartbeat(self.clock())
+
+    # --- state ---------------------------------------------------------------------------------------
+    def snapshot(self) -> BotState:
+        return BotState(
+            self.kill.state, self.kill.detail or None, self.peak, self.anchor,
+            None if self.anchor_day is None else date.fromordinal(date(1970, 1, 1).toordinal() + self.anchor_day),
+            {s: OpenPosition(h.position, h.protection.stop_id,
+                             tuple(c for c in (h.protection.stop_id, h.protection.target_id) if c))
+             for s, h in self.held.items()},
+            last_bar=dict(self.last_bar))
+
+    def restore(self, state: BotState | None) -> None:
+        """Positions, anchors, peak, kill switch and last bars from a snapshot; the exchange is checked next."""
+        if state is None:
+            return
+        self.peak, self.anchor = state.peak_equity, state.daily_anchor
+        self.anchor_day = None if state.anchor_day is None else \
+            state.anchor_day.toordinal() - date(1970, 1, 1).toordinal()
+        if state.trading_state is not TradingState.ACTIVE:
+            self.kill.trip(Trip.MANUAL, state.kill_reason or "halted before the restart", self.clock())
+        for symbol, held in state.positions.items():
+            stop = held.stop_order_id
+            target = next((c for c in held.client_order_ids if c != stop), None)
+            generation = int(stop.rsplit("-S", 1)[1]) if stop and stop.rsplit("-S", 1)[-1].isdigit() else 0
+            self.held[symbol] = Held(held.position, Protection(stop, None, target, generation))
+        self.last_bar = dict(state.last_bar)
+
+    def save(self, records: list[JournalRecord] = ()) -> bool:
+        """Snapshot and journal to the store; a store that is down is an alert, never a stop."""
+        if self.store is None:
+            return True
+        try:
+            if records:
+                self.store.append_journal(records)
+            self.store.save(self.snapshot())
+            return True
+        except StateUnavailable as exc:
+            self.alert("state_unavailable", f"state store unavailable ({exc}); trading on in-memory state")
+            return False
 
     async def account(self, bar_ms: int) -> Account:
         balance = await self.broker.balance()
@@ -202,6 +268,8 @@ class LiveEngine:
         pos = held.position
         self.trades.append(Trade(symbol, pos.side.value, pos.first_entry_price, exit_price, pos.qty, reason,
                                  held.entry_bar_ms, bar_ms))
+        if self.metrics is not None and exit_price is not None and pos.risk_per_unit:
+            self.metrics.trade_closed(pos.r_multiple(exit_price))
         del self.held[symbol]
 
     async def _open_on_exchange(self, symbol: str) -> bool:
@@ -210,6 +278,8 @@ class LiveEngine:
 
     def _on_error(self, symbol: str, exc: BrokerError) -> None:
         self.alert(f"order_error:{exc.code}", f"{symbol}: {exc}")
+        if self.metrics is not None:
+            self.metrics.order_error(str(exc.code or exc.policy.value))
         if exc.policy is ErrorPolicy.HALT:
             if self.kill.trip(Trip.MANUAL, f"exchange refused the account: {exc}", self.clock()):
                 self.alert("kill_switch", f"kill switch: {self.kill.detail}")

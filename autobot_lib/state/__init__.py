@@ -21,8 +21,8 @@
 from autobot_lib.state.port import StateAccessDenied, StateCorrupt, StateError, StateStore, StateUnavailable
 from autobot_lib.state.redis_store import RedisStore
 from autobot_lib.state.selection import open_store
-from autobot_lib.state.snapshot import BotState, OpenPosition, PendingOrder, client_order_id
+from autobot_lib.state.snapshot import BotState, OpenPosition, PendingOrder
 from autobot_lib.state.sqlite_store import SQLiteStore
 
 __all__ = ["BotState", "OpenPosition", "PendingOrder", "RedisStore", "SQLiteStore", "StateAccessDenied",
-           "StateCorrupt", "StateError", "StateStore", "StateUnavailable", "client_order_id", "open_store"]
+           "StateCorrupt", "StateError", "StateStore", "StateUnavailable", "open_store"]

@@ -6,23 +6,19 @@ exchange id of the protective stop and the client order ids that built the posit
 sent but not yet settled with their client order ids, the last processed bar per symbol, and each
 symbol's streaming-indicator state (the dict ``FeatureStream.get_state()`` returns) when given.
 
-Client order ids are deterministic (:func:`client_order_id`): after a restart the engine derives the same
-id for the same decision, so the exchange (or :meth:`StateStore.processed`) tells it the order exists.
-
->>> client_order_id("autobot", "ETHUSDT", "ENTRY", "2025-01-02T13:00:00Z")
-'ab-53a364c97815de820486e2a7a718b5f3'
+Client order ids are deterministic (:func:`autobot_lib.live.orders.client_id`): after a restart the
+engine derives the same id for the same decision, so the exchange (or :meth:`StateStore.processed`)
+tells it the order exists.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Mapping
 
 import pandas as pd
 
-from autobot_lib.data.frame import to_utc
 from autobot_lib.model import OrderIntent, Position, TradingState
 
 
@@ -68,13 +64,3 @@ class BotState:
             raise ValueError(f"pending orders must have distinct client order ids, got {ids}")
 
 
-# Binance accepts newClientOrderId matching ^[.A-Z:/a-z0-9_-]{1,36}$
-_ID_PREFIX = "ab-"
-_ID_HEX = 32
-
-
-def client_order_id(strategy: str, symbol: str, kind: str, bar_time: Any, seq: int = 0) -> str:
-    """A client order id that depends only on the decision: strategy, symbol, intent kind, the bar's
-    timestamp (UTC) and a sequence number for several orders of one kind on one bar."""
-    key = f"{strategy}|{symbol}|{kind}|{to_utc(bar_time).isoformat()}|{seq}"
-    return _ID_PREFIX + hashlib.sha256(key.encode()).hexdigest()[:_ID_HEX]

@@ -68,6 +68,7 @@ class MarketBook:
     bars: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
     funding: dict[str, pd.DataFrame] = field(default_factory=dict)
     now_ms: int | None = None  # the venue's clock; None = just after the last bar closed
+    rate_limit_scale: float = 1.0  # multiplies the request limits exchangeInfo announces
 
     def add_bars(self, symbol: str, frame: pd.DataFrame, timeframe: str | None = None) -> None:
         self.bars[(symbol, timeframe or frame.attrs["timeframe"])] = frame
@@ -209,10 +210,15 @@ class MarketBook:
         return {
             "timezone": "UTC",
             "serverTime": self.clock_ms(),
+            # Binance's, times rate_limit_scale: a replay that packs hours into seconds lets clients that
+            # follow these limits keep up
             "rateLimits": [
-                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
-                {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
-                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300},
+                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+                 "limit": int(2400 * self.rate_limit_scale)},
+                {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1,
+                 "limit": int(1200 * self.rate_limit_scale)},
+                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
+                 "limit": int(300 * self.rate_limit_scale)},
             ],
             "exchangeFilters": [],
             "symbols": symbols,

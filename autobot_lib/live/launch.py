@@ -1,0 +1,156 @@
+"""Starting a live session safely: the mode's rules, the broker it gets, the keys it is allowed to use.
+
+Modes:
+- ``dry-run``: decisions and fills simulated in-process (:class:`~autobot_lib.exchange.paper.PaperBroker`)
+  on live market data; no key needed, nothing is sent;
+- ``testnet``: Binance USD-M **demo trading** with demo-trading keys;
+- ``live``: real money. Refused unless ``confirm_live`` is given, ENVIRONMENT is LIVE and USE_TESTNET is
+  off, and refused again if the exchange rejects the keys (demo keys are not valid on the real exchange,
+  nor real keys on demo trading: that is how keys of the wrong kind are caught).
+``base_url`` points any mode at the local venue (``autobot venue``) instead of Binance.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from autobot_lib.config import Environment, Settings
+from autobot_lib.exchange.ports import Broker, BrokerError, ErrorPolicy
+from autobot_lib.exchange.ratelimit import RateLimiter
+
+MODES = ("dry-run", "testnet", "live")
+
+
+class LaunchError(Exception):
+    """The session must not start; the message says why and what to change."""
+
+
+@dataclass(frozen=True)
+class Keys:
+    api_key: str
+    secret: str
+
+    def __repr__(self) -> str:
+        return "Keys(<hidden>)"
+
+
+def check_mode(mode: str, settings: Settings, confirm_live: bool = False, base_url: str | None = None) -> None:
+    if mode not in MODES:
+        raise LaunchError(f"mode {mode!r} is not valid: use one of {', '.join(MODES)}")
+    if mode == "live" and base_url is None:
+        if not confirm_live:
+            raise LaunchError("LIVE trades real money: add --confirm-live to say so (and check ENVIRONMENT=LIVE, "
+                              "USE_TESTNET=false in your settings)")
+        if settings.ENVIRONMENT is not Environment.LIVE or settings.USE_TESTNET or settings.DRY_RUN:
+            raise LaunchError(f"LIVE needs ENVIRONMENT=LIVE, USE_TESTNET=false and DRY_RUN=false; the settings say "
+                              f"ENVIRONMENT={settings.ENVIRONMENT.value}, USE_TESTNET={settings.USE_TESTNET}, "
+                              f"DRY_RUN={settings.DRY_RUN}")
+    if mode == "testnet" and settings.ENVIRONMENT is Environment.LIVE:
+        raise LaunchError("ENVIRONMENT=LIVE with --mode testnet: the settings and the mode disagree; fix one")
+
+
+def keys(settings: Settings, mode: str, base_url: str | None) -> Keys | None:
+    if mode == "dry-run":
+        return None
+    if base_url is not None and not settings.BINANCE_API_KEY:
+        from autobot_lib.exchange.venue import DEMO_API_KEY, DEMO_API_SECRET   # the local venue's pair
+        return Keys(os.environ.get("AUTOBOT_VENUE_API_KEY") or DEMO_API_KEY,
+                    os.environ.get("AUTOBOT_VENUE_API_SECRET") or DEMO_API_SECRET)
+    if not settings.BINANCE_API_KEY or not settings.BINANCE_API_SECRET:
+        raise LaunchError(f"--mode {mode} needs BINANCE_API_KEY and BINANCE_API_SECRET (in .env; see .env.example)"
+                          + ("; for testnet use Binance demo-trading keys" if mode == "testnet" else ""))
+    return Keys(settings.BINANCE_API_KEY.get_secret_value(), settings.BINANCE_API_SECRET.get_secret_value())
+
+
+def make_broker(mode: str, settings: Settings, base_url: str | None = None,
+                limiter: RateLimiter | None = None) -> Broker:
+    """The broker of a mode (after :func:`check_mode`)."""
+    from autobot_lib.exchange.ccxt_broker import CcxtBroker
+
+    k = keys(settings, mode, base_url)
+    if mode == "dry-run":
+        from autobot_lib.exchange.paper import PaperBroker
+        return PaperBroker.for_settings(settings)
+    return CcxtBroker(k.api_key, k.secret, mode="venue" if base_url else mode, base_url=base_url, limiter=limiter)
+
+
+async def verify_keys(broker: Broker, mode: str) -> None:
+    """One signed call before anything else: keys of the wrong kind are refused here, clearly."""
+    try:
+        await broker.balance()
+    except BrokerError as exc:
+        if exc.policy is ErrorPolicy.HALT:
+            other = "demo-trading (testnet)" if mode == "live" else "real-exchange (live)"
+            raise LaunchError(f"the exchange refused the API key for --mode {mode} ({exc.code}): check the key and "
+                              f"its permissions; {other} keys do not work here") from None
+        raise
+
+
+_CRITICAL = ("kill_switch", "stop_rejected")
+
+
+def alert_sink(notifier):
+    """The engine's ``alert(key, text)`` as notifier alerts: the kill switch and an unprotected position
+    are CRITICAL, order errors HIGH, reconciliation MEDIUM."""
+    from autobot_lib.notify.alerts import Alert, Priority
+
+    def send(key: str, text: str) -> None:
+        head = key.split(":")[0]
+        priority = Priority.CRITICAL if head in _CRITICAL else Priority.HIGH if head in (
+            "order_error", "state_unavailable", "entry_unfilled") else Priority.MEDIUM
+        notifier.notify(Alert(priority, key, head.replace("_", " "), text))
+    return send
+
+
+def market_clients(mode: str, settings: Settings, base_url: str | None):
+    """(REST client for history, factory of ccxt.pro clients for streams): public market data only."""
+    import ccxt.async_support as ccxt_async
+    import ccxt.pro as ccxt_pro
+
+    from autobot_lib.exchange.venue import venue_client
+
+    if base_url is not None:
+        k = keys(settings, "testnet", base_url)
+        return (venue_client(base_url, k.api_key, k.secret, flavour="async", enableRateLimit=False),
+                lambda: venue_client(base_url, k.api_key, k.secret, flavour="pro", enableRateLimit=False))
+
+    def pro():
+        client = ccxt_pro.binanceusdm({"options": {"fetchCurrencies": False}})
+        if mode == "testnet":
+            client.enable_demo_trading(True)
+        return client
+    rest = ccxt_async.binanceusdm({"options": {"fetchCurrencies": False}})
+    if mode == "testnet":
+        rest.enable_demo_trading(True)
+    return rest, pro
+
+
+async def run_live(settings: Settings, mode: str, symbols: list[str], *, base_url: str | None = None,
+                   confirm_live: bool = False, duration_s: float | None = None, max_bars: int | None = None,
+                   store=None, notifier=None, metrics=None, limiter: RateLimiter | None = None):
+    """Check the mode, connect, warm up, reconcile, then decide on every closed bar. Returns the engine."""
+    from autobot_lib.live.engine import LiveEngine
+    from autobot_lib.live.feed import BarFeed
+    from autobot_lib.live.session import LiveSession
+
+    check_mode(mode, settings, confirm_live, base_url)
+    broker = make_broker(mode, settings, base_url, limiter)
+    rest, pro = market_clients(mode, settings, base_url)
+    try:
+        if mode != "dry-run":
+            await verify_keys(broker, mode)
+        await rest.load_markets()
+        ids = {s: rest.markets_by_id[s][0]["symbol"] for s in symbols if s in rest.markets_by_id}
+        missing = sorted(set(symbols) - set(ids))
+        if missing:
+            raise LaunchError(f"not USD-M markets here: {missing}; check --symbols")
+        engine = LiveEngine(settings, broker, symbols, store=store, metrics=metrics,
+                            alert=alert_sink(notifier) if notifier is not None else None)
+        session = LiveSession(engine, BarFeed(pro, ids, settings.TIMEFRAME), rest,
+                              reconcile_every_s=settings.POSITION_CHECK_INTERVAL)
+        await session.run(duration_s=duration_s, max_bars=max_bars)
+        return engine
+    finally:
+        await broker.close()
+        await rest.close()
