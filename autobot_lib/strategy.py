@@ -9,7 +9,7 @@ pipeline's, the same for every strategy, except that a strategy says whether the
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Mapping, Protocol
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,8 @@ class Strategy(Protocol):
     def evaluate(self, features: pd.DataFrame) -> RuleEvaluation: ...
 
     def evaluate_latest(self, window: pd.DataFrame) -> RuleEvaluation: ...
+
+    def evaluate_arrays(self, columns: Mapping[str, np.ndarray], index: Any) -> RuleEvaluation: ...
 
 
 class RuleStrategy:
@@ -47,6 +49,10 @@ class RuleStrategy:
     def evaluate_latest(self, window: pd.DataFrame) -> RuleEvaluation:
         return self.rules.evaluate_latest(window, self.threshold)
 
+    def evaluate_arrays(self, columns: Mapping[str, np.ndarray], index: Any) -> RuleEvaluation:
+        """The last ``lookback + 1`` rows as arrays (``regime`` an object array): the live engine's form."""
+        return self.rules.evaluate_arrays(columns, columns["regime"], index, self.threshold)
+
 
 class DonchianStrategy:
     """The Donchian/ATR bot: long when the close breaks above the channel of the previous N bars, short
@@ -66,15 +72,19 @@ class DonchianStrategy:
         if missing:
             raise KeyError(f"the Donchian strategy needs feature columns {sorted(missing)}: include channel "
                            f"{self.channel_len} in FeatureSpec.donchian")
-        close = features["close"].to_numpy(dtype=np.float64)
+        return self.evaluate_arrays({c: features[c].to_numpy(dtype=np.float64) for c in ("close", self.upper, self.lower)},
+                                    features.index)
+
+    def evaluate_arrays(self, columns: Mapping[str, np.ndarray], index: Any) -> RuleEvaluation:
+        close = columns["close"]
         with np.errstate(invalid="ignore"):
-            up = close > features[self.upper].to_numpy(dtype=np.float64)
-            down = close < features[self.lower].to_numpy(dtype=np.float64)
+            up = close > columns[self.upper]
+            down = close < columns[self.lower]
         bias = up.astype(float) - down.astype(float)
         direction = np.sign(bias).astype(int)
         proposal = np.where(direction > 0, Proposal.PROPOSE_LONG.value,
                             np.where(direction < 0, Proposal.PROPOSE_SHORT.value, Proposal.NEUTRAL.value)).astype(object)
-        return RuleEvaluation(features.index, self.names, np.array([1.0, -1.0]), np.array([1.0, 1.0]),
+        return RuleEvaluation(index, self.names, np.array([1.0, -1.0]), np.array([1.0, 1.0]),
                               np.column_stack([up, down]), bias, (up | down).astype(float), direction, proposal)
 
     def evaluate_latest(self, window: pd.DataFrame) -> RuleEvaluation:

@@ -20,6 +20,7 @@ turns the trading state to HALTED: every entry is vetoed, stops stay.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -111,24 +112,44 @@ class LiveEngine:
     # --- the bar ---------------------------------------------------------------------------------
     async def on_bar(self, symbol: str, bar: Bar) -> Decision:
         """A closed bar (``bar.timestamp`` is its open time)."""
-        started = time.perf_counter()
-        features = self.features[symbol]
-        features.update(bar)
-        bar_ms = int(bar.timestamp.value // 1_000_000)
+        return (await self.on_bars([(symbol, bar)]))[0]
+
+    async def on_bars(self, bars: list[tuple[str, Bar]]) -> list[Decision]:
+        """Bars that closed together: every decision first, in symbol order, on the account as it stands at
+        the close (as the backtester decides them), each written ahead to the store; then all their orders
+        at once, so the hundredth symbol's entry does not wait for the first ninety-nine."""
+        bars = sorted(bars, key=lambda item: item[0])
+        bar_ms = int(bars[0][1].timestamp.value // 1_000_000)
         account = await self.account(bar_ms)
-        ctx = features.context(self.filters.get(symbol, MarketFilters()), exit_channel=self.params.exit_channel)
-        decision = decide(symbol, ctx, features.signal(), account, self.params, features.strategy.name)
-        self.decision_seconds.append(time.perf_counter() - started)
-        self.journal.append(decision.record)
-        self.save([decision.record])           # write-ahead: the decision is on disk before any order goes
+        positions = {h.position.symbol: h.position for h in self.held.values()}
+        decided = []
+        for symbol, bar in bars:
+            started = time.perf_counter()
+            features = self.features[symbol]
+            features.update(bar)
+            ctx = features.context(self.filters.get(symbol, MarketFilters()), exit_channel=self.params.exit_channel)
+            here = Account(account.equity, account.available, account.peak_equity, account.daily_anchor, account.state,
+                           tuple(positions.values()))
+            decision = decide(symbol, ctx, features.signal(), here, self.params, features.strategy.name)
+            if decision.step is not None and decision.step.position is None:
+                positions.pop(symbol, None)      # closed inside the bar: the next symbols see it gone
+            self.decision_seconds.append(time.perf_counter() - started)
+            self.journal.append(decision.record)
+            decided.append((symbol, bar, ctx, decision))
+        self.save([d.record for *_, d in decided])   # write-ahead: decisions on disk before any order goes
+        await asyncio.gather(*(self._execute_safely(symbol, int(bar.timestamp.value // 1_000_000), ctx, decision)
+                               for symbol, bar, ctx, decision in decided))
+        for symbol, bar, _, decision in decided:
+            self.last_bar[symbol] = bar.timestamp
+            self._observe(symbol, decision, account)
+        self.save()
+        return [d for *_, d in decided]
+
+    async def _execute_safely(self, symbol: str, bar_ms: int, ctx, decision: Decision) -> None:
         try:
             await self._execute(symbol, bar_ms, ctx.atr, ctx.decided_at, decision)
         except BrokerError as exc:
             self._on_error(symbol, exc)
-        self.last_bar[symbol] = bar.timestamp
-        self.save()
-        self._observe(symbol, decision, account)
-        return decision
 
     def _observe(self, symbol: str, decision: Decision, account: Account) -> None:
         if self.metrics is None:

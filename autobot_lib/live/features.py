@@ -13,9 +13,11 @@ import math
 from collections import deque
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from autobot_lib.config import Settings
+from autobot_lib.data.frame import OHLCV_COLUMNS
 from autobot_lib.indicators import FeatureStream
 from autobot_lib.model import Bar, MarketFilters, Signal
 from autobot_lib.pipeline import Context, feature_spec, recorded_columns, regime_params, strategy_for
@@ -28,6 +30,12 @@ class LiveFeatures:
         self.spec, self.regime = feature_spec(settings), regime_params(settings)
         self.strategy = strategy_for(settings, rules)
         self.recorded = recorded_columns(strategy=self.strategy)
+        columns = {*OHLCV_COLUMNS, *self.spec.columns, "regime", "regime_code", "regime_age", "adx_prev"}
+        if hasattr(self.strategy, "rules"):
+            self.strategy.rules.check_columns(columns)       # once, not per bar
+            self._inputs = sorted(self.strategy.rules.columns)
+        else:
+            self._inputs = ["close", self.strategy.upper, self.strategy.lower]
         self.bar_length = bar_length
         self.stream = FeatureStream(self.spec)
         self.rows: deque[dict[str, Any]] = deque(maxlen=max(self.strategy.lookback, 0) + 1)
@@ -65,11 +73,13 @@ class LiveFeatures:
         return row
 
     def signal(self) -> Signal:
-        """The strategy's verdict on the last bar."""
-        window = pd.DataFrame(list(self.rows), index=pd.DatetimeIndex(list(self.index)))
-        evaluation = self.strategy.evaluate_latest(window)
-        row = self.rows[-1]
-        return evaluation.signal(len(evaluation.index) - 1, {c: float(row[c]) for c in self.recorded})
+        """The strategy's verdict on the last bar (its rules on the last ``lookback + 1`` rows, as arrays)."""
+        rows = self.rows
+        columns = {c: np.array([r[c] for r in rows], dtype=np.float64) for c in self._inputs}
+        columns["regime"] = np.array([r["regime"] for r in rows], dtype=object)
+        evaluation = self.strategy.evaluate_arrays(columns, tuple(self.index))
+        row = rows[-1]
+        return evaluation.signal(len(rows) - 1, {c: float(row[c]) for c in self.recorded})
 
     def context(self, filters: MarketFilters = MarketFilters(), correlations: dict[str, float] | None = None,
                 exit_channel: int = 0) -> Context:

@@ -45,6 +45,13 @@ class BarFeed:
         finally:
             await self.stop()
 
+    def drain(self) -> list[tuple[str, Bar]]:
+        """Every closed bar already waiting, without waiting for more."""
+        out = []
+        while not self._queue.empty():
+            out.append(self._queue.get_nowait())
+        return out
+
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()

@@ -45,6 +45,7 @@ class LiveSession:
     feed: BarFeed
     client: object                       # a ccxt client for REST history (and server time)
     reconcile_every_s: float = 30.0
+    gather_s: float = 0.005               # how long to wait for the rest of a bar's closes after the first
     decided: int = 0
     started_at: float = field(default_factory=time.monotonic)
 
@@ -68,11 +69,16 @@ class LiveSession:
             while max_bars is None or self.decided < max_bars:
                 timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
                 try:
-                    symbol, bar = await asyncio.wait_for(stream.__anext__(), timeout)
+                    first = await asyncio.wait_for(stream.__anext__(), timeout)
                 except asyncio.TimeoutError:
                     break
-                await self.engine.on_bar(symbol, bar)
-                self.decided += 1
+                await asyncio.sleep(self.gather_s)   # the other symbols' closes of the same bar arrive together
+                batch = [first, *self.feed.drain()]
+                if max_bars is not None:
+                    batch = batch[:max_bars - self.decided]
+                for stamp in sorted({bar.timestamp for _, bar in batch}):
+                    await self.engine.on_bars([(s, b) for s, b in batch if b.timestamp == stamp])
+                self.decided += len(batch)
                 if time.monotonic() - last_reconcile >= self.reconcile_every_s:
                     await self.engine.reconcile()
                     last_reconcile = time.monotonic()

@@ -159,9 +159,15 @@ class RuleSet:
         """Every rule on every bar of ``features`` (feature columns plus ``regime``)."""
         self.check_columns(features.columns)
         columns = {c: features[c].to_numpy(dtype=np.float64) for c in self.columns}
-        condition = np.column_stack([r.compiled(columns) for r in self.rules]) if len(features) else \
+        return self.evaluate_arrays(columns, features["regime"].astype(object).to_numpy(), features.index, threshold)
+
+    def evaluate_arrays(self, columns: Mapping[str, np.ndarray], regimes: np.ndarray, index: Any,
+                        threshold: float) -> RuleEvaluation:
+        """:meth:`evaluate` on plain arrays (float feature columns, object regimes), for callers that hold
+        a few rows already (the live engine) and have checked the columns once."""
+        n = len(regimes)
+        condition = np.column_stack([r.compiled(columns) for r in self.rules]) if n else \
             np.zeros((0, len(self.rules)), dtype=bool)
-        regimes = features["regime"].astype(object).to_numpy()
         eligible = np.zeros_like(condition)
         for regime, mask in self._regime_mask.items():
             eligible[regimes == regime.value] = mask
@@ -172,11 +178,11 @@ class RuleSet:
             bias = np.where(fired_weight > 0, (fired @ (self.bias * self.weight)) / fired_weight, 0.0)
             confidence = np.where(eligible_weight > 0, fired_weight / eligible_weight, 0.0)
         direction = np.sign(bias).astype(int)
-        proposal = np.full(len(features), Proposal.NEUTRAL.value, dtype=object)
+        proposal = np.full(n, Proposal.NEUTRAL.value, dtype=object)
         active = confidence >= threshold
         proposal[active & (direction > 0)] = Proposal.PROPOSE_LONG.value
         proposal[active & (direction < 0)] = Proposal.PROPOSE_SHORT.value
-        return RuleEvaluation(features.index, self.names, self.bias, self.weight, fired, bias, confidence, direction,
+        return RuleEvaluation(index, self.names, self.bias, self.weight, fired, bias, confidence, direction,
                               proposal)
 
     def evaluate_latest(self, window: pd.DataFrame, threshold: float) -> RuleEvaluation:
