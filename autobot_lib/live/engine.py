@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -82,11 +83,12 @@ class LiveEngine:
         self.kill = KillSwitch(daily_loss_limit=self.params.daily_loss_limit)
         self.peak = self.anchor = 0.0
         self.anchor_day: int | None = None
-        self.journal: list[JournalRecord] = []
-        self.trades: list[Trade] = []
-        self.alerts: list[tuple[str, str]] = []
+        # recent history for the notebook and the summary; the full journal lives in the store
+        self.journal: deque[JournalRecord] = deque(maxlen=10_000)
+        self.trades: deque[Trade] = deque(maxlen=1_000)
+        self.alerts: deque[tuple[str, str]] = deque(maxlen=1_000)
         self._alert, self.clock = alert, clock
-        self.decision_seconds: list[float] = []
+        self.decision_seconds: deque[float] = deque(maxlen=100_000)
         self.store, self.metrics = store, metrics     # metrics: a BotMetrics, or None
         self.last_bar: dict[str, pd.Timestamp] = {}
 
@@ -143,6 +145,10 @@ class LiveEngine:
             self.last_bar[symbol] = bar.timestamp
             self._observe(symbol, decision, account)
         self.save()
+        outcomes = Counter(d.record.outcome.split(":")[0] for *_, d in decided)
+        log.info("bar %s closed: %d symbols decided", bars[0][1].timestamp.isoformat(), len(decided),
+                 extra={"outcomes": dict(outcomes), "positions": len(self.held), "equity": round(account.equity, 2),
+                        "state": self.kill.state.value})
         return [d for *_, d in decided]
 
     async def _execute_safely(self, symbol: str, bar_ms: int, ctx, decision: Decision) -> None:
@@ -264,6 +270,8 @@ class LiveEngine:
         position = open_position(intent, float(result.avg_price), atr, decided_at, self.params)
         held = Held(position, entry_bar_ms=bar_ms)
         self.held[symbol] = held
+        log.info("%s %s %s filled at %s", symbol, position.side.value, result.filled, result.avg_price,
+                 extra={"client_id": cid, "stop": round(position.stop, 8), "reason": intent.reason})
         try:
             held.protection = await self.orders.protect(position, bar_ms, held.protection)
         except BrokerError as exc:
@@ -287,6 +295,8 @@ class LiveEngine:
 
     def _book_close(self, symbol: str, held: Held, exit_price: float | None, reason: str, bar_ms: int) -> None:
         pos = held.position
+        log.info("%s %s closed (%s)", symbol, pos.side.value, reason,
+                 extra={"entry": pos.first_entry_price, "exit": exit_price, "qty": pos.qty})
         self.trades.append(Trade(symbol, pos.side.value, pos.first_entry_price, exit_price, pos.qty, reason,
                                  held.entry_bar_ms, bar_ms))
         if self.metrics is not None and exit_price is not None and pos.risk_per_unit:

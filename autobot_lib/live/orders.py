@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -49,6 +50,7 @@ class OrderManager:
     retries: int = 4
     backoff_s: float = 0.2
     latencies: list[float] = field(default_factory=list)   # seconds per acknowledged order
+    acked: deque = field(default_factory=lambda: deque(maxlen=10_000))   # (client id, loop time of its ack)
 
     async def _call(self, symbol: str, cid: str, send):
         """Send with retries; after a transient failure, look for the order before sending again."""
@@ -68,7 +70,9 @@ class OrderManager:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
-            self.latencies.append(asyncio.get_running_loop().time() - started)
+            now = asyncio.get_running_loop().time()
+            self.latencies.append(now - started)
+            self.acked.append((cid, now))
             return result
         raise AssertionError("unreachable")
 

@@ -359,7 +359,9 @@ class VenueServer:
         return web.json_response({"now": self.now_ms(), "speed": self.speed,
                                   "replay_end": self.replay.end_ms if self.replay else None,
                                   "account": shapes.account_v3(self.now_ms()),
-                                  "faults": [asdict(f) for f in self._faults]})
+                                  "faults": [asdict(f) for f in self._faults],
+                                  "subscriptions": [sorted(streams) for _, streams in
+                                                    list(self.streams.market.values())]})
 
     def _time(self, market: str):
         async def handler(request: web.Request) -> web.Response:
