@@ -23,8 +23,9 @@ from autobot_lib.exchange.ports import Balance, BrokerError, ErrorPolicy, Exchan
 from autobot_lib.exchange.ratelimit import RateLimiter
 from autobot_lib.model import MarketFilters
 
-_RETRY = (ccxt.RequestTimeout, ccxt.ExchangeNotAvailable, ccxt.DDoSProtection, ccxt.RateLimitExceeded,
-          ccxt.NetworkError)
+# OperationFailed: network errors, timeouts, rate limits, and 5xx answers (Binance: "execution status
+# unknown", so the order manager looks the order up before sending it again)
+_RETRY = (ccxt.OperationFailed,)
 _HALT = (ccxt.AuthenticationError, ccxt.PermissionDenied, ccxt.AccountSuspended)
 _SECRETISH = re.compile(r"(signature|apiKey|X-MBX-APIKEY|secret)=?[^&\s\"']*", re.IGNORECASE)
 _CODE = re.compile(r'"code"\s*:\s*(-?\d+)')

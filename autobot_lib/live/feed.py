@@ -64,6 +64,8 @@ class BarFeed:
             client = self.make_client()
             pending: dict[str, asyncio.Future] = {}
             try:
+                if self.reconnects:
+                    await self._catch_up(client, ids)   # bars that closed while the socket was down
                 pending = {s: asyncio.ensure_future(client.watch_ohlcv(self.symbols[s], self.timeframe)) for s in ids}
                 while True:
                     # a message that lands while no watch waits reaches only ccxt's cache (the bar that opens
@@ -91,6 +93,19 @@ class BarFeed:
                 backoff = min(backoff * 2, self.max_backoff_s)
             finally:
                 await client.close()
+
+    async def _catch_up(self, client, ids: list[str]) -> None:
+        now = int(await client.fetch_time())
+        for symbol in ids:
+            last = self.last.get(symbol)
+            if last is None:
+                continue
+            rows = await client.fetch_ohlcv(self.symbols[symbol], self.timeframe, since=last + self.bar_ms, limit=1000)
+            closed = [r for r in rows if int(r[0]) + self.bar_ms <= now]
+            if closed:
+                self.backfilled += len(closed)
+                # hand them on as if the stream had shown the bar after the last closed one
+                await self._closed(client, symbol, closed + [[int(closed[-1][0]) + self.bar_ms, 0, 0, 0, 0, 0]])
 
     def _cached(self, client, symbol: str) -> list[list[float]]:
         return list(getattr(client, "ohlcvs", {}).get(self.symbols[symbol], {}).get(self.timeframe, []))
