@@ -22,11 +22,14 @@ at the precision Binance reports them (prices at the tick's decimals, quantities
 8 decimals), ``filled``/``avg_price`` what has executed, ``kind`` the order type, ``trigger`` the stop
 price. No keys.
 
->>> from decimal import Decimal
->>> from autobot_lib.model import MarketFilters
+>>> import asyncio
 >>> paper = PaperBroker({"BTCUSDT": MarketFilters.of("0.10", "0.001", "0.001", "100")})
->>> paper.name, paper.account.wallet
-('paper', Decimal('10000'))
+>>> paper.on_bar("BTCUSDT", Bar(pd.Timestamp("2025-06-01", tz="UTC"), 104000.0, 104600.0, 103900.0, 104500.0))
+[]
+>>> asyncio.run(paper.market_order("BTCUSDT", "BUY", Decimal("0.010"), "e1")).avg_price
+Decimal('104500.0')
+>>> asyncio.run(paper.balance()).wallet          # 10 000 less the taker fee
+Decimal('9999.47750000')
 """
 
 from __future__ import annotations
@@ -72,7 +75,10 @@ def translate(exc: BinanceError, what: str) -> BrokerError:
 
 
 def _decimal(x: float | Decimal | str) -> Decimal:
-    return x if isinstance(x, Decimal) else Decimal(repr(x) if isinstance(x, float) else x)
+    """A price or rate as the venue reads a float: its shortest repr (numpy floats included)."""
+    if isinstance(x, (Decimal, int, str)):
+        return Decimal(x)
+    return Decimal(repr(float(x)))
 
 
 class PaperBroker:
