@@ -6,8 +6,9 @@
   follows Binance's windows and headers instead (ccxt would space order calls 200 ms apart).
 - STOP_MARKET / TAKE_PROFIT_MARKET go through Binance's Algo Order API (ccxt routes conditional orders
   there and names their client id ``clientAlgoId``); finding and cancelling them says ``trigger``.
-- Every ccxt error becomes a :class:`~autobot_lib.exchange.ports.BrokerError` with its policy; the
-  message is ccxt's minus anything that could carry the key or a signature.
+- Every ccxt error becomes a :class:`~autobot_lib.exchange.ports.BrokerError` with its policy (Binance's
+  code through :mod:`autobot_lib.exchange.errors`, the table the paper broker reads too); the message is
+  ccxt's minus anything that could carry the key or a signature.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import ccxt
 import ccxt.async_support as ccxt_async
 
+from autobot_lib.exchange.errors import BINANCE_POLICIES, policy_for
 from autobot_lib.exchange.ports import Balance, BrokerError, ErrorPolicy, ExchangePosition, OrderResult
 from autobot_lib.exchange.ratelimit import RateLimiter
 from autobot_lib.model import MarketFilters
@@ -32,12 +34,21 @@ _CODE = re.compile(r'"code"\s*:\s*(-?\d+)')
 
 
 def translate(exc: Exception, what: str) -> BrokerError:
-    """ccxt's exception as a BrokerError: transient -> RETRY, account/keys -> HALT, the rest -> VETO."""
+    """ccxt's exception as a BrokerError. A Binance code in the body decides through the shared table
+    (:data:`~autobot_lib.exchange.errors.BINANCE_POLICIES`); rate limits and bans ccxt read from the HTTP
+    status stay RETRY; without a known code, ccxt's class: transient -> RETRY, account/keys -> HALT, the
+    rest -> VETO."""
     text = _SECRETISH.sub(r"\1=<hidden>", str(exc))[:300]
-    code = _CODE.search(text)
-    policy = ErrorPolicy.RETRY if isinstance(exc, _RETRY) else ErrorPolicy.HALT if isinstance(exc, _HALT) \
-        else ErrorPolicy.VETO
-    return BrokerError(f"{what}: {type(exc).__name__}: {text}", policy, int(code.group(1)) if code else None)
+    found = _CODE.search(text)
+    code = int(found.group(1)) if found else None
+    if isinstance(exc, (ccxt.DDoSProtection, ccxt.RateLimitExceeded)):
+        policy = ErrorPolicy.RETRY
+    elif code in BINANCE_POLICIES:
+        policy = policy_for(code)
+    else:
+        policy = ErrorPolicy.RETRY if isinstance(exc, _RETRY) else ErrorPolicy.HALT if isinstance(exc, _HALT) \
+            else ErrorPolicy.VETO
+    return BrokerError(f"{what}: {type(exc).__name__}: {text}", policy, code)
 
 
 class CcxtBroker:
@@ -141,14 +152,19 @@ class CcxtBroker:
                          {"clientAlgoId": client_id, "trigger": True})
 
     async def find_order(self, symbol: str, client_id: str) -> OrderResult | None:
-        try:
-            order = await self._call(f"{symbol} find {client_id}", self.exchange.fetch_order, None,
-                                     self._symbol(symbol), {"clientOrderId": client_id})
-        except BrokerError as exc:
-            if exc.policy is ErrorPolicy.VETO:     # unknown order
-                return None
-            raise
-        return self._result(order, "MARKET")
+        """The order with this client id: a regular order (a triggered stop's market order among them),
+        else an algo order (a stop or target, standing, cancelled or expired); None when neither exists."""
+        for params in ({"clientOrderId": client_id}, {"clientAlgoId": client_id, "trigger": True}):
+            try:
+                order = await self._call(f"{symbol} find {client_id}", self.exchange.fetch_order, None,
+                                         self._symbol(symbol), params)
+            except BrokerError as exc:
+                if exc.policy is ErrorPolicy.VETO:     # unknown order
+                    continue
+                raise
+            kind = str((order.get("info") or {}).get("orderType") or "MARKET") if "trigger" in params else "MARKET"
+            return self._result(order, kind)
+        return None
 
     async def positions(self) -> dict[str, ExchangePosition]:
         rows = await self._call("positions", self.exchange.fetch_positions, [self._ids[s] for s in self._ids], weight=5)
