@@ -36,22 +36,27 @@ def subscribed(venue) -> int:
     return sum(len(streams) for _, streams in list(venue.streams.market.values()))
 
 
-async def drive(venue, settings, bars: int, checks=None):
-    """Run a session on ``venue`` for ``bars`` closed bars, stepping the replay one bar at a time."""
+async def drive(venue, settings, bars: int, checks=None, *, broker_timeout_ms: int = 10_000, store=None,
+                before_bar=None):
+    """Run a session on ``venue`` for ``bars`` closed bars, stepping the replay one bar at a time;
+    ``before_bar(k)`` runs before the k-th step (to inject a fault), ``checks(engine, broker)`` after it."""
     url = venue.url
     # the replay packs hours into milliseconds: Binance's per-minute windows would throttle a whole year
     # of bars, so the limiter gets room enough (its windows are tested in test_safety.py)
     roomy = RateLimiter(rate_limits=({"rateLimitType": "REQUEST_WEIGHT", "interval": "SECOND", "intervalNum": 1,
                                       "limit": 100_000},))
-    broker = CcxtBroker(VENUE_KEY, VENUE_SECRET, mode="venue", base_url=url, limiter=roomy)
+    broker = CcxtBroker(VENUE_KEY, VENUE_SECRET, mode="venue", base_url=url, limiter=roomy,
+                        timeout_ms=broker_timeout_ms)
     rest = venue_client(url, VENUE_KEY, VENUE_SECRET, flavour="async", enableRateLimit=False)
     feed = BarFeed(lambda: venue_client(url, VENUE_KEY, VENUE_SECRET, flavour="pro", enableRateLimit=False), SYMBOLS)
-    engine = LiveEngine(settings, broker, list(SYMBOLS))
+    engine = LiveEngine(settings, broker, list(SYMBOLS), store=store)
     session = LiveSession(engine, feed, rest, reconcile_every_s=0)
     task = asyncio.create_task(session.run(max_bars=bars))
     try:
         await until(lambda: engine.orders is not None and subscribed(venue) >= 1, "warm-up and a kline subscription")
         for k in range(bars):
+            if before_bar:
+                await before_bar(k)
             await asyncio.to_thread(venue.advance, 1)
             await until(lambda: session.decided > k or task.done(), f"bar {k + 1} decided")
             if task.done():

@@ -51,6 +51,13 @@ def translate(exc: Exception, what: str) -> BrokerError:
     return BrokerError(f"{what}: {type(exc).__name__}: {text}", policy, code)
 
 
+def market_filters(market: dict) -> MarketFilters:
+    """A ccxt market's exchangeInfo filters (tick size, step size, min qty, min notional)."""
+    filters = {f["filterType"]: f for f in market["info"].get("filters", [])}
+    return MarketFilters.of(filters["PRICE_FILTER"]["tickSize"], filters["LOT_SIZE"]["stepSize"],
+                            filters["LOT_SIZE"]["minQty"], filters.get("MIN_NOTIONAL", {}).get("notional", "5"))
+
+
 class CcxtBroker:
     def __init__(self, api_key: str, secret: str, *, mode: str = "testnet", base_url: str | None = None,
                  limiter: RateLimiter | None = None, timeout_ms: int = 10_000, follow_exchange_limits: bool = True):
@@ -101,10 +108,7 @@ class CcxtBroker:
                 raise BrokerError(f"{symbol} is not a USD-M market here: check the symbol", ErrorPolicy.HALT)
             market = found[0]
             self._ids[symbol] = market["symbol"]
-            filters = {f["filterType"]: f for f in market["info"].get("filters", [])}
-            out[symbol] = MarketFilters.of(filters["PRICE_FILTER"]["tickSize"], filters["LOT_SIZE"]["stepSize"],
-                                           filters["LOT_SIZE"]["minQty"],
-                                           filters.get("MIN_NOTIONAL", {}).get("notional", "5"))
+            out[symbol] = market_filters(market)
         return out
 
     async def configure(self, symbol: str, leverage: int, isolated: bool) -> None:

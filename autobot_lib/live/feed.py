@@ -16,6 +16,7 @@ from typing import AsyncIterator, Callable
 
 import pandas as pd
 
+from autobot_lib.data.frame import timeframe_delta
 from autobot_lib.model import Bar
 
 log = logging.getLogger("autobot.feed")
@@ -26,8 +27,7 @@ class BarFeed:
                  per_connection: int = 50, max_backoff_s: float = 30.0, poll_s: float = 0.25):
         """``make_client``: a new ccxt.pro client per connection; ``symbols``: id (BTCUSDT) -> ccxt symbol."""
         self.make_client, self.symbols, self.timeframe = make_client, symbols, timeframe
-        self.bar_ms = int(pd.Timedelta(timeframe.replace("m", "min") if timeframe.endswith("m") else timeframe)
-                          .total_seconds() * 1000)
+        self.bar_ms = int(timeframe_delta(timeframe).total_seconds() * 1000)
         self.per_connection, self.max_backoff_s, self.poll_s = per_connection, max_backoff_s, poll_s
         self.last: dict[str, int] = {}          # open time (ms) of the last bar handed on, per symbol
         self.reconnects = 0

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 
 from autobot_lib.config import Environment, Settings
+from autobot_lib.data.frame import timeframe_delta
 from autobot_lib.exchange.ports import Broker, BrokerError, ErrorPolicy
 from autobot_lib.exchange.ratelimit import RateLimiter
 
@@ -65,13 +66,11 @@ def keys(settings: Settings, mode: str, base_url: str | None) -> Keys | None:
 
 def make_broker(mode: str, settings: Settings, base_url: str | None = None,
                 limiter: RateLimiter | None = None) -> Broker:
-    """The broker of a mode (after :func:`check_mode`)."""
+    """The exchange's broker for testnet or live (after :func:`check_mode`); dry-run's paper broker is made
+    in :func:`run_live`, from the markets it trades."""
     from autobot_lib.exchange.ccxt_broker import CcxtBroker
 
     k = keys(settings, mode, base_url)
-    if mode == "dry-run":
-        from autobot_lib.exchange.paper import PaperBroker
-        return PaperBroker.for_settings(settings)
     return CcxtBroker(k.api_key, k.secret, mode="venue" if base_url else mode, base_url=base_url, limiter=limiter)
 
 
@@ -134,23 +133,33 @@ async def run_live(settings: Settings, mode: str, symbols: list[str], *, base_ur
     from autobot_lib.live.feed import BarFeed
     from autobot_lib.live.session import LiveSession
 
+    from autobot_lib.exchange.ccxt_broker import market_filters
+    from autobot_lib.exchange.paper import PaperBroker
+
     check_mode(mode, settings, confirm_live, base_url)
-    broker = make_broker(mode, settings, base_url, limiter)
     rest, pro = market_clients(mode, settings, base_url)
+    broker = None
     try:
-        if mode != "dry-run":
-            await verify_keys(broker, mode)
         await rest.load_markets()
         ids = {s: rest.markets_by_id[s][0]["symbol"] for s in symbols if s in rest.markets_by_id}
         missing = sorted(set(symbols) - set(ids))
         if missing:
             raise LaunchError(f"not USD-M markets here: {missing}; check --symbols")
+        if mode == "dry-run":     # the exchange's own filters, fills simulated here on its bars
+            broker = PaperBroker({s: market_filters(rest.markets_by_id[s][0]) for s in symbols},
+                                 bar_length=timeframe_delta(settings.TIMEFRAME))
+        else:
+            broker = make_broker(mode, settings, base_url, limiter)
+            await verify_keys(broker, mode)
         engine = LiveEngine(settings, broker, symbols, store=store, metrics=metrics,
                             alert=alert_sink(notifier) if notifier is not None else None)
         session = LiveSession(engine, BarFeed(pro, ids, settings.TIMEFRAME), rest,
                               reconcile_every_s=settings.POSITION_CHECK_INTERVAL)
+        if isinstance(broker, PaperBroker):
+            session.before_decide.append(broker.on_bar)
         await session.run(duration_s=duration_s, max_bars=max_bars)
         return engine
     finally:
-        await broker.close()
+        if broker is not None:
+            await broker.close()
         await rest.close()

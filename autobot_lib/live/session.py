@@ -17,6 +17,7 @@ import pandas as pd
 
 from autobot_lib.live.engine import LiveEngine
 from autobot_lib.live.feed import BarFeed
+from autobot_lib.data.frame import timeframe_delta
 from autobot_lib.model import Bar
 
 log = logging.getLogger("autobot.session")
@@ -25,8 +26,7 @@ log = logging.getLogger("autobot.session")
 async def closed_history(client, symbol: str, timeframe: str, bars: int) -> list[Bar]:
     """The last ``bars`` closed bars over REST (ccxt), the forming one dropped."""
     now = int(await client.fetch_time())
-    step = int(pd.Timedelta(timeframe.replace("m", "min") if timeframe.endswith("m") else timeframe)
-               .total_seconds() * 1000)
+    step = int(timeframe_delta(timeframe).total_seconds() * 1000)
     since = (now // step - bars) * step
     rows: list[list] = []
     while since < now:
@@ -46,6 +46,7 @@ class LiveSession:
     client: object                       # a ccxt client for REST history (and server time)
     reconcile_every_s: float = 30.0
     gather_s: float = 0.005               # how long to wait for the rest of a bar's closes after the first
+    before_decide: list = field(default_factory=list)   # called with (symbol, bar) first: a paper broker's fills
     decided: int = 0
     started_at: float = field(default_factory=time.monotonic)
 
@@ -76,6 +77,9 @@ class LiveSession:
                 batch = [first, *self.feed.drain()]
                 if max_bars is not None:
                     batch = batch[:max_bars - self.decided]
+                for symbol, bar in batch:
+                    for sink in self.before_decide:
+                        sink(symbol, bar)
                 for stamp in sorted({bar.timestamp for _, bar in batch}):
                     await self.engine.on_bars([(s, b) for s, b in batch if b.timestamp == stamp])
                 self.decided += len(batch)

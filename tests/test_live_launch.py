@@ -1,0 +1,76 @@
+"""Starting a session: the modes' rules, keys of the wrong kind, and DRY_RUN on live data."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+
+import pytest
+
+from autobot_lib.config import load_settings
+from autobot_lib.exchange.ccxt_broker import CcxtBroker
+from autobot_lib.live.launch import LaunchError, check_mode, run_live, verify_keys
+from conftest import REPO, VENUE_KEY, VENUE_SECRET
+from test_live_engine import subscribed
+
+
+def test_live_needs_the_confirmation_and_live_settings():
+    testnet = load_settings(env_file=None, config_json=None)
+    with pytest.raises(LaunchError, match="--confirm-live"):
+        check_mode("live", testnet)
+    with pytest.raises(LaunchError, match="ENVIRONMENT=LIVE"):
+        check_mode("live", testnet, confirm_live=True)
+    live = load_settings(env_file=None, config_json=None, ENVIRONMENT="LIVE", USE_TESTNET=False)
+    check_mode("live", live, confirm_live=True)          # allowed
+    with pytest.raises(LaunchError, match="disagree"):
+        check_mode("testnet", live)
+    with pytest.raises(LaunchError, match="not valid"):
+        check_mode("paper", testnet)
+
+
+def test_keys_the_exchange_refuses_stop_the_launch_without_showing_them(trading_venue):
+    async def scenario():
+        broker = CcxtBroker(VENUE_KEY, "not-the-secret-123", mode="venue", base_url=trading_venue.url)
+        try:
+            with pytest.raises(LaunchError) as refused:
+                await verify_keys(broker, "live")
+        finally:
+            await broker.close()
+        return str(refused.value)
+    text = asyncio.run(scenario())
+    assert "demo-trading (testnet) keys do not work here" in text and "not-the-secret-123" not in text
+
+
+def test_the_cli_refuses_live_without_confirmation(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "autobot_lib.cli", "live", "--mode", "live", "--symbols", "BTCUSDT",
+                          "--no-metrics"], cwd=tmp_path, capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "STATE_STORE": "sqlite",
+                              "STATE_DB_PATH": str(tmp_path / "s.db"), "LOG_FILE": ""})
+    assert run.returncode == 2 and "--confirm-live" in run.stderr
+
+
+def test_dry_run_decides_and_fills_in_process_and_sends_nothing(trading_venue):
+    settings = load_settings(env_file=None, config_json=None, STRATEGY="donchian", MAX_DRAWDOWN=1.0,
+                             donchian={"leverage": 5, "use_exit_channel": True, "funding_avoid_min": 0})
+
+    async def scenario():
+        session = asyncio.create_task(run_live(settings, "dry-run", ["BTCUSDT"], base_url=trading_venue.url,
+                                               max_bars=60))
+        deadline = time.monotonic() + 60
+        while not subscribed(trading_venue):
+            assert time.monotonic() < deadline and not session.done(), "dry-run never subscribed"
+            await asyncio.sleep(0.01)
+        for _ in range(60):
+            await asyncio.to_thread(trading_venue.advance, 1)
+            await asyncio.sleep(0.03)
+            if session.done():
+                break
+        return await asyncio.wait_for(session, 60)
+
+    engine = asyncio.run(scenario())
+    assert len(engine.journal) == 60 and any(r.outcome == "order" for r in engine.journal)
+    assert engine.trades or engine.held                      # the paper broker filled them
+    trading = [r for r in trading_venue.requests if r["method"] in ("POST", "DELETE")]
+    assert not trading, "dry-run sent an order to the exchange"
