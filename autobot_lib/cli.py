@@ -207,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--duration", type=float, metavar="SEC", help="stop after this many seconds")
     live.add_argument("--bars", type=int, metavar="N", help="stop after N closed bars (all symbols together)")
     live.add_argument("--no-metrics", action="store_true", help="do not serve /metrics")
+    live.add_argument("--rearm", metavar="NAME", help="re-arm a tripped kill switch at start, in NAME's name "
+                                                      "(it survives restarts; trip it by hand with kill -USR1 PID)")
     live.add_argument("-f", "--params", help="a params YAML (see params/default.yaml)")
 
     venue = sub.add_parser(
@@ -588,6 +590,7 @@ def _live(args: argparse.Namespace) -> int:
     import asyncio
 
     from autobot_lib.config import load_settings
+    from autobot_lib.live.health import Heartbeat
     from autobot_lib.live.launch import LaunchError, run_live
     from autobot_lib.live.logs import setup_logging_from_settings
     from autobot_lib.live.metrics import BotMetrics
@@ -606,7 +609,8 @@ def _live(args: argparse.Namespace) -> int:
     try:
         engine = asyncio.run(run_live(settings, args.mode, symbols, base_url=args.base_url,
                                       confirm_live=args.confirm_live, duration_s=args.duration, max_bars=args.bars,
-                                      store=store, notifier=notifier, metrics=metrics))
+                                      store=store, notifier=notifier, metrics=metrics, rearm_by=args.rearm,
+                                      heartbeat=Heartbeat(settings.HEARTBEAT_FILE, metrics)))
     except LaunchError as exc:
         print(f"autobot: refused: {exc}", file=sys.stderr)
         return 2

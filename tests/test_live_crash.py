@@ -41,7 +41,7 @@ def venue():
     server.stop()
 
 
-def start_bot(venue, tmp_path) -> subprocess.Popen:
+def start_bot(venue, tmp_path, *extra: str) -> subprocess.Popen:
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({
         "STRATEGY": "donchian", "MAX_DRAWDOWN": 1.0, "STATE_STORE": "sqlite",
@@ -55,7 +55,7 @@ def start_bot(venue, tmp_path) -> subprocess.Popen:
         env.pop(key, None)
     out = open(tmp_path / "bot.out", "ab")
     return subprocess.Popen([sys.executable, "-m", "autobot_lib.cli", "-q", "live", "--mode", "testnet", "--base-url",
-                             venue.url, "--symbols", "BTCUSDT", "--no-metrics", "-f", str(params)],
+                             venue.url, "--symbols", "BTCUSDT", "--no-metrics", "-f", str(params), *extra],
                             cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
@@ -132,3 +132,53 @@ def test_killed_at_random_points_and_restarted(venue, tmp_path):
     assert kills == RUNS and len(entries) >= 3, "the runs traded"
     repairs = (tmp_path / "bot.log").read_text()
     assert "adopted" in repairs or "stop re-armed" in repairs, "no kill ever landed between a fill and its stop"
+
+
+def heartbeat(tmp_path) -> dict:
+    import json
+    path = tmp_path / "heartbeat.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def test_the_manual_kill_switch_halts_entries_survives_a_restart_and_a_named_human_rearms_it(venue, tmp_path):
+    store_path = tmp_path / "state.sqlite3"
+
+    def step_until_decided() -> str:
+        venue.advance(1)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(venue.now_ms() // 1000 - 3600))
+        until(lambda: decided(store_path, stamp), f"bar {stamp} decided")
+        return stamp
+
+    bot = start_bot(venue, tmp_path)
+    try:
+        until(lambda: connected(venue), "the bot subscribed")
+        step_until_decided()
+        bot.send_signal(signal.SIGUSR1)
+        until(lambda: step_until_decided() and heartbeat(tmp_path).get("state") == "HALTED", "halted")
+    finally:
+        bot.send_signal(signal.SIGKILL)
+        bot.wait()
+    until(lambda: not connected(venue), "the stream closed")
+    bot = start_bot(venue, tmp_path)                       # a restart keeps it halted
+    try:
+        until(lambda: connected(venue), "restarted")
+        for _ in range(30):
+            step_until_decided()
+        assert heartbeat(tmp_path)["state"] == "HALTED"
+    finally:
+        bot.send_signal(signal.SIGKILL)
+        bot.wait()
+    store = SQLiteStore(store_path)
+    halted = [r for r in store.read_journal() if r.outcome == "veto:halted"]
+    store.close()
+    assert halted, "a breakout came while halted and was vetoed"
+    until(lambda: not connected(venue), "the stream closed")
+    bot = start_bot(venue, tmp_path, "--rearm", "alice")
+    try:
+        until(lambda: connected(venue), "restarted with --rearm")
+        step_until_decided()
+        until(lambda: heartbeat(tmp_path).get("state") == "ACTIVE", "re-armed")
+    finally:
+        bot.send_signal(signal.SIGKILL)
+        bot.wait()
+    assert "re-armed by alice" in (tmp_path / "bot.out").read_text()

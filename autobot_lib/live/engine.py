@@ -318,8 +318,35 @@ class LiveEngine:
             self.alert("kill_switch", f"kill switch: {self.kill.detail}; entries halted, stops kept")
 
     # --- reconciliation ----------------------------------------------------------------------------
+    async def check_clock(self) -> float:
+        """Drift of this machine's clock against the exchange's, in ms; over 5 s the kill switch trips.
+        (Not against the local venue: its clock is the replay's.)"""
+        if self.broker.name not in ("testnet", "live"):
+            return 0.0
+        before = self.clock()
+        server_ms = await self.broker.server_time_ms()
+        drift = server_ms - (before + self.clock()) / 2 * 1000
+        if self.metrics is not None:
+            self.metrics.set_time_drift_ms(drift)
+        if self.kill.check_drift(drift, self.clock()):
+            self.alert("kill_switch", f"kill switch: {self.kill.detail}; entries halted, stops kept")
+        return drift
+
+    def halt(self, by: str) -> None:
+        """The manual kill switch."""
+        if self.kill.trip(Trip.MANUAL, f"halted by {by}", self.clock()):
+            self.alert("kill_switch", f"kill switch: halted by {by}; entries halted, stops kept")
+            self.save()
+
+    def rearm(self, by: str) -> str:
+        text = self.kill.rearm(by)
+        self.alert("kill_switch_rearmed", text)
+        self.save()
+        return text
+
     async def reconcile(self, now_ms: int | None = None) -> list[str]:
         """The exchange is the truth. Returns what was done, one line per difference."""
+        await self.check_clock()
         now_ms = now_ms if now_ms is not None else int(self.clock() * 1000)
         actions = []
         positions = await self.broker.positions()

@@ -12,7 +12,9 @@ Modes:
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 from dataclasses import dataclass
 
 from autobot_lib.config import Environment, Settings
@@ -127,8 +129,12 @@ def market_clients(mode: str, settings: Settings, base_url: str | None):
 
 async def run_live(settings: Settings, mode: str, symbols: list[str], *, base_url: str | None = None,
                    confirm_live: bool = False, duration_s: float | None = None, max_bars: int | None = None,
-                   store=None, notifier=None, metrics=None, limiter: RateLimiter | None = None):
-    """Check the mode, connect, warm up, reconcile, then decide on every closed bar. Returns the engine."""
+                   store=None, notifier=None, metrics=None, limiter: RateLimiter | None = None,
+                   heartbeat=None, rearm_by: str | None = None):
+    """Check the mode, connect, warm up, reconcile, then decide on every closed bar. Returns the engine.
+
+    SIGUSR1 trips the kill switch by hand (entries halt, stops stay); a tripped switch survives restarts
+    until ``rearm_by`` (a person's name) re-arms it at the next start."""
     from autobot_lib.live.engine import LiveEngine
     from autobot_lib.live.feed import BarFeed
     from autobot_lib.live.session import LiveSession
@@ -157,7 +163,16 @@ async def run_live(settings: Settings, mode: str, symbols: list[str], *, base_ur
                               reconcile_every_s=settings.POSITION_CHECK_INTERVAL)
         if isinstance(broker, PaperBroker):
             session.before_decide.append(broker.on_bar)
-        await session.run(duration_s=duration_s, max_bars=max_bars)
+        session.heartbeat = heartbeat
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGUSR1, engine.halt, "SIGUSR1")
+        try:
+            await session.warm_up()          # restores the saved state and reconciles
+            if rearm_by and engine.kill.tripped:
+                print(engine.rearm(rearm_by), flush=True)
+            await session.run(duration_s=duration_s, max_bars=max_bars, warm=False)
+        finally:
+            loop.remove_signal_handler(signal.SIGUSR1)
         return engine
     finally:
         if broker is not None:

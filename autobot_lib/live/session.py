@@ -47,6 +47,7 @@ class LiveSession:
     reconcile_every_s: float = 30.0
     gather_s: float = 0.005               # how long to wait for the rest of a bar's closes after the first
     before_decide: list = field(default_factory=list)   # called with (symbol, bar) first: a paper broker's fills
+    heartbeat: object = None             # a live.health.Heartbeat, beaten after every bar and reconciliation
     decided: int = 0
     started_at: float = field(default_factory=time.monotonic)
 
@@ -60,9 +61,11 @@ class LiveSession:
                 self.feed.last[symbol] = int(history[-1].timestamp.value // 1_000_000)
         await self.engine.start()
 
-    async def run(self, duration_s: float | None = None, max_bars: int | None = None) -> int:
-        """Decide on closed bars until ``duration_s`` or ``max_bars``; returns how many were decided."""
-        await self.warm_up()
+    async def run(self, duration_s: float | None = None, max_bars: int | None = None, warm: bool = True) -> int:
+        """Decide on closed bars until ``duration_s`` or ``max_bars``; returns how many were decided.
+        ``warm=False``: :meth:`warm_up` has run already."""
+        if warm:
+            await self.warm_up()
         last_reconcile = time.monotonic()
         deadline = None if duration_s is None else time.monotonic() + duration_s
         stream = self.feed.__aiter__()
@@ -86,6 +89,9 @@ class LiveSession:
                 if time.monotonic() - last_reconcile >= self.reconcile_every_s:
                     await self.engine.reconcile()
                     last_reconcile = time.monotonic()
+                if self.heartbeat is not None:
+                    self.heartbeat.beat(bars=self.decided, state=self.engine.kill.state.value,
+                                        positions=len(self.engine.held))
         finally:
             await stream.aclose()
         return self.decided
