@@ -38,6 +38,7 @@ test: $(STAMP) system-deps
 bench: $(STAMP)
 	$(BIN)/python bench/indicators.py
 	$(BIN)/python bench/backtest.py
+	$(BIN)/python bench/live.py
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)

@@ -111,3 +111,40 @@ def test_live_decisions_equal_the_backtesters_bar_by_bar(trading_venue, override
     kinds = [[i["kind"] for i in (x or [])] for x in tested["intents"]]
     assert kinds == [[i["kind"] for i in r.intents] for r in live]
     assert sum(o == "order" for o in tested["outcome"]) >= 2
+
+
+def test_the_watchdog_rearms_a_stop_removed_on_the_exchange_between_bars(trading_venue):
+    """No bar closes while the stop is gone: the periodic reconciliation alone must put it back."""
+    settings = load_settings(env_file=None, config_json=None, STRATEGY="donchian", MAX_DRAWDOWN=1.0,
+                             donchian={"leverage": 5, "use_exit_channel": True, "funding_avoid_min": 0})
+
+    async def scenario():
+        url = trading_venue.url
+        broker = CcxtBroker(VENUE_KEY, VENUE_SECRET, mode="venue", base_url=url, limiter=RateLimiter(
+            rate_limits=({"rateLimitType": "REQUEST_WEIGHT", "interval": "SECOND", "intervalNum": 1, "limit": 10**5},)))
+        rest = venue_client(url, VENUE_KEY, VENUE_SECRET, flavour="async", enableRateLimit=False)
+        feed = BarFeed(lambda: venue_client(url, VENUE_KEY, VENUE_SECRET, flavour="pro", enableRateLimit=False),
+                       SYMBOLS)
+        engine = LiveEngine(settings, broker, list(SYMBOLS))
+        session = LiveSession(engine, feed, rest, reconcile_every_s=1.0)
+        task = asyncio.create_task(session.run(duration_s=120))
+        try:
+            await until(lambda: engine.orders is not None and subscribed(trading_venue) >= 1, "warm-up")
+            while not engine.held:
+                decided = session.decided
+                await asyncio.to_thread(trading_venue.advance, 1)
+                await until(lambda: session.decided > decided, "a bar decided")
+            account = trading_venue.account
+            stop = next(a for a in account.algos.values() if a.is_open and a.type == "STOP_MARKET")
+            account.cancel_algo("BTCUSDT", stop.algo_id, None, trading_venue.now_ms())   # someone removes it
+            await until(lambda: any(a.is_open and a.type == "STOP_MARKET" for a in account.algos.values()),
+                        "the stop re-armed without a new bar")
+            return engine, session.decided
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await broker.close()
+            await rest.close()
+
+    engine, bars = asyncio.run(scenario())
+    assert any("stop re-armed" in text for _, text in engine.alerts)

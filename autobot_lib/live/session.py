@@ -51,6 +51,10 @@ class LiveSession:
     decided: int = 0
     started_at: float = field(default_factory=time.monotonic)
 
+    def _beat(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.beat(bars=self.decided, state=self.engine.kill.state.value, positions=len(self.engine.held))
+
     async def warm_up(self) -> None:
         bars = max(fs.spec.warmup_bars for fs in self.engine.features.values()) + 50
         for symbol, ccxt_symbol in self.feed.symbols.items():
@@ -70,12 +74,24 @@ class LiveSession:
         deadline = None if duration_s is None else time.monotonic() + duration_s
         stream = self.feed.__aiter__()
         try:
+            waiting = None
             while max_bars is None or self.decided < max_bars:
-                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-                try:
-                    first = await asyncio.wait_for(stream.__anext__(), timeout)
-                except asyncio.TimeoutError:
+                if deadline is not None and time.monotonic() >= deadline:
                     break
+                # wake for the next bar, or for the watchdog's reconciliation, whichever comes first
+                idle_check = max(self.reconcile_every_s, 1.0)       # 0 means "after every bar"; idle, each second
+                timeout = max(0.0, last_reconcile + idle_check - time.monotonic())
+                if deadline is not None:
+                    timeout = min(timeout, max(0.0, deadline - time.monotonic()))
+                waiting = waiting or asyncio.ensure_future(stream.__anext__())
+                done, _ = await asyncio.wait({waiting}, timeout=timeout)
+                if not done:
+                    if time.monotonic() - last_reconcile >= idle_check:
+                        await self.engine.reconcile()      # the watchdog: every position has its stop
+                        last_reconcile = time.monotonic()
+                        self._beat()
+                    continue
+                first, waiting = waiting.result(), None
                 await asyncio.sleep(self.gather_s)   # the other symbols' closes of the same bar arrive together
                 batch = [first, *self.feed.drain()]
                 if max_bars is not None:
@@ -89,9 +105,9 @@ class LiveSession:
                 if time.monotonic() - last_reconcile >= self.reconcile_every_s:
                     await self.engine.reconcile()
                     last_reconcile = time.monotonic()
-                if self.heartbeat is not None:
-                    self.heartbeat.beat(bars=self.decided, state=self.engine.kill.state.value,
-                                        positions=len(self.engine.held))
+                self._beat()
         finally:
+            if waiting is not None:
+                waiting.cancel()
             await stream.aclose()
         return self.decided
