@@ -81,7 +81,7 @@ class LiveEngine:
         self.orders: OrderManager | None = None
         self.held: dict[str, Held] = {}
         self.kill = KillSwitch(daily_loss_limit=self.params.daily_loss_limit)
-        self.peak = self.anchor = 0.0
+        self.peak = self.anchor = self.last_equity = 0.0
         self.anchor_day: int | None = None
         # recent history for the notebook and the summary; the full journal lives in the store
         self.journal: deque[JournalRecord] = deque(maxlen=10_000)
@@ -217,7 +217,7 @@ class LiveEngine:
         day = bar_ms // _DAY_MS
         if day != self.anchor_day:
             self.anchor_day, self.anchor = day, equity
-        self.peak = max(self.peak, equity)
+        self.peak, self.last_equity = max(self.peak, equity), equity
         if self.kill.check_daily_loss(equity, self.anchor, self.clock()):
             self.alert("kill_switch", f"kill switch: {self.kill.detail}; entries halted, stops kept")
         return Account(equity, float(balance.available), self.peak, self.anchor, self.kill.state,

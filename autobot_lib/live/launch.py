@@ -13,6 +13,7 @@ Modes:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from dataclasses import dataclass
@@ -127,20 +128,18 @@ def market_clients(mode: str, settings: Settings, base_url: str | None):
     return rest, pro
 
 
-async def run_live(settings: Settings, mode: str, symbols: list[str], *, base_url: str | None = None,
-                   confirm_live: bool = False, duration_s: float | None = None, max_bars: int | None = None,
-                   store=None, notifier=None, metrics=None, limiter: RateLimiter | None = None,
-                   heartbeat=None, rearm_by: str | None = None):
-    """Check the mode, connect, warm up, reconcile, then decide on every closed bar. Returns the engine.
-
-    SIGUSR1 trips the kill switch by hand (entries halt, stops stay); a tripped switch survives restarts
-    until ``rearm_by`` (a person's name) re-arms it at the next start."""
+@contextlib.asynccontextmanager
+async def open_session(settings: Settings, mode: str, symbols: list[str], *, base_url: str | None = None,
+                       confirm_live: bool = False, store=None, notifier=None, metrics=None,
+                       limiter: RateLimiter | None = None, heartbeat=None):
+    """A connected, not yet started :class:`~autobot_lib.live.session.LiveSession` for ``mode`` (the mode's
+    rules checked, keys verified); its connections close on exit. For callers that need the session
+    itself, such as the live-session notebook; :func:`run_live` is the command's form."""
+    from autobot_lib.exchange.ccxt_broker import market_filters
+    from autobot_lib.exchange.paper import PaperBroker
     from autobot_lib.live.engine import LiveEngine
     from autobot_lib.live.feed import BarFeed
     from autobot_lib.live.session import LiveSession
-
-    from autobot_lib.exchange.ccxt_broker import market_filters
-    from autobot_lib.exchange.paper import PaperBroker
 
     check_mode(mode, settings, confirm_live, base_url)
     rest, pro = market_clients(mode, settings, base_url)
@@ -160,10 +159,27 @@ async def run_live(settings: Settings, mode: str, symbols: list[str], *, base_ur
         engine = LiveEngine(settings, broker, symbols, store=store, metrics=metrics,
                             alert=alert_sink(notifier) if notifier is not None else None)
         session = LiveSession(engine, BarFeed(pro, ids, settings.TIMEFRAME), rest,
-                              reconcile_every_s=settings.POSITION_CHECK_INTERVAL)
+                              reconcile_every_s=settings.POSITION_CHECK_INTERVAL, heartbeat=heartbeat)
         if isinstance(broker, PaperBroker):
             session.before_decide.append(broker.on_bar)
-        session.heartbeat = heartbeat
+        yield session
+    finally:
+        if broker is not None:
+            await broker.close()
+        await rest.close()
+
+
+async def run_live(settings: Settings, mode: str, symbols: list[str], *, base_url: str | None = None,
+                   confirm_live: bool = False, duration_s: float | None = None, max_bars: int | None = None,
+                   store=None, notifier=None, metrics=None, limiter: RateLimiter | None = None,
+                   heartbeat=None, rearm_by: str | None = None):
+    """Check the mode, connect, warm up, reconcile, then decide on every closed bar. Returns the engine.
+
+    SIGUSR1 trips the kill switch by hand (entries halt, stops stay); a tripped switch survives restarts
+    until ``rearm_by`` (a person's name) re-arms it at the next start."""
+    async with open_session(settings, mode, symbols, base_url=base_url, confirm_live=confirm_live, store=store,
+                            notifier=notifier, metrics=metrics, limiter=limiter, heartbeat=heartbeat) as session:
+        engine = session.engine
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGUSR1, engine.halt, "SIGUSR1")
         try:
@@ -174,7 +190,3 @@ async def run_live(settings: Settings, mode: str, symbols: list[str], *, base_ur
         finally:
             loop.remove_signal_handler(signal.SIGUSR1)
         return engine
-    finally:
-        if broker is not None:
-            await broker.close()
-        await rest.close()

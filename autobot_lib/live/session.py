@@ -48,6 +48,7 @@ class LiveSession:
     gather_s: float = 0.005               # how long to wait for the rest of a bar's closes after the first
     before_decide: list = field(default_factory=list)   # called with (symbol, bar) first: a paper broker's fills
     heartbeat: object = None             # a live.health.Heartbeat, beaten after every bar and reconciliation
+    after_bars: list = field(default_factory=list)      # called with each bar's decisions (a notebook's view)
     decided: int = 0
     started_at: float = field(default_factory=time.monotonic)
 
@@ -100,14 +101,17 @@ class LiveSession:
                     for sink in self.before_decide:
                         sink(symbol, bar)
                 for stamp in sorted({bar.timestamp for _, bar in batch}):
-                    await self.engine.on_bars([(s, b) for s, b in batch if b.timestamp == stamp])
+                    decisions = await self.engine.on_bars([(s, b) for s, b in batch if b.timestamp == stamp])
+                    for view in self.after_bars:
+                        view(decisions)
                 self.decided += len(batch)
                 if time.monotonic() - last_reconcile >= self.reconcile_every_s:
                     await self.engine.reconcile()
                     last_reconcile = time.monotonic()
                 self._beat()
         finally:
-            if waiting is not None:
+            if waiting is not None:      # let the cancelled read finish before closing the stream
                 waiting.cancel()
+                await asyncio.gather(waiting, return_exceptions=True)
             await stream.aclose()
         return self.decided
