@@ -113,8 +113,10 @@ def test_live_decisions_equal_the_backtesters_bar_by_bar(trading_venue, override
     assert sum(o == "order" for o in tested["outcome"]) >= 2
 
 
-def test_the_watchdog_rearms_a_stop_removed_on_the_exchange_between_bars(trading_venue):
-    """No bar closes while the stop is gone: the periodic reconciliation alone must put it back."""
+@pytest.mark.parametrize("tamper", ["remove the stop", "flip the position"])
+def test_the_watchdog_repairs_the_exchange_between_bars(trading_venue, tamper):
+    """No bar closes after someone changes the account on the exchange: the periodic reconciliation alone
+    re-arms a removed stop, and flattens a position flipped against the books."""
     settings = load_settings(env_file=None, config_json=None, STRATEGY="donchian", MAX_DRAWDOWN=1.0,
                              donchian={"leverage": 5, "use_exit_channel": True, "funding_avoid_min": 0})
 
@@ -135,10 +137,19 @@ def test_the_watchdog_rearms_a_stop_removed_on_the_exchange_between_bars(trading
                 await asyncio.to_thread(trading_venue.advance, 1)
                 await until(lambda: session.decided > decided, "a bar decided")
             account = trading_venue.account
-            stop = next(a for a in account.algos.values() if a.is_open and a.type == "STOP_MARKET")
-            account.cancel_algo("BTCUSDT", stop.algo_id, None, trading_venue.now_ms())   # someone removes it
-            await until(lambda: any(a.is_open and a.type == "STOP_MARKET" for a in account.algos.values()),
-                        "the stop re-armed without a new bar")
+            if tamper == "remove the stop":
+                stop = next(a for a in account.algos.values() if a.is_open and a.type == "STOP_MARKET")
+                account.cancel_algo("BTCUSDT", stop.algo_id, None, trading_venue.now_ms())
+                await until(lambda: any("stop re-armed" in text for _, text in engine.alerts),
+                            "the stop re-armed without a new bar")
+                assert any(a.is_open and a.type == "STOP_MARKET" for a in account.algos.values())
+            else:
+                amount = account.positions["BTCUSDT"].amount
+                account.place_order("BTCUSDT", "SELL" if amount > 0 else "BUY", "MARKET", abs(amount) * 2, None,
+                                    now_ms=trading_venue.now_ms())
+                await until(lambda: any("flattened" in text for _, text in engine.alerts),
+                            "the flipped position flattened without a new bar")
+                assert account.positions["BTCUSDT"].amount == 0 and not engine.held
             return engine, session.decided
         finally:
             task.cancel()
@@ -147,4 +158,5 @@ def test_the_watchdog_rearms_a_stop_removed_on_the_exchange_between_bars(trading
             await rest.close()
 
     engine, bars = asyncio.run(scenario())
-    assert any("stop re-armed" in text for _, text in engine.alerts)
+    said = "stop re-armed" if tamper == "remove the stop" else "flattened"
+    assert any(said in text for _, text in engine.alerts)

@@ -358,11 +358,23 @@ class LiveEngine:
                 self._book_close(symbol, held, None, "closed_on_exchange", now_ms)
                 actions.append(f"{symbol}: closed on the exchange; booked")
         for symbol, ex in positions.items():
-            if ex.amount == 0 or symbol not in self.symbols:
+            if ex.amount == 0:
+                continue
+            if symbol not in self.symbols:
+                actions.append(f"{symbol}: a position this bot does not trade ({ex.amount}); left alone")
                 continue
             held = self.held.get(symbol)
             side = Side.LONG if ex.amount > 0 else Side.SHORT
-            if held is None or held.position.side is not side:
+            if held is not None and held.position.side is not side:
+                # the exchange holds the opposite of what the books say: nothing to manage it by, so flatten
+                await self.orders.cancel(symbol, held.protection)
+                await self.orders.market(symbol, order_side(side, True), abs(ex.amount),
+                                         client_id(symbol, now_ms, "F"), reduce_only=True)
+                self._book_close(symbol, held, None, "flattened_on_reconcile", now_ms)
+                actions.append(f"{symbol}: the exchange held {side.value} {abs(ex.amount)} against the books' "
+                               f"{held.position.side.value}; flattened")
+                continue
+            if held is None:
                 held = self._adopt(symbol, ex.amount, float(ex.entry_price), now_ms)
                 actions.append(f"{symbol}: adopted {side.value} {abs(ex.amount)} from the exchange")
             elif Decimal(str(held.position.qty)) != abs(ex.amount):
@@ -375,10 +387,10 @@ class LiveEngine:
         mine = {cid for h in self.held.values() for cid in (h.protection.stop_id, h.protection.target_id) if cid}
         for cid, order in standing.items():
             if cid not in mine:
-                await self.broker.cancel_protective(order.symbol, cid)
+                await self.orders.cancel(order.symbol, Protection(cid))     # gone already: fine
                 actions.append(f"{order.symbol}: orphan protective order {cid} cancelled")
         for line in actions:
-            self.alert("reconcile", line)
+            self.alert(f"reconcile:{line.split(':')[0]}", line)    # per symbol: the dedupe window is per key
         return actions
 
     def _adopt(self, symbol: str, amount: Decimal, entry: float, now_ms: int) -> Held:

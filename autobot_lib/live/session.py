@@ -52,6 +52,15 @@ class LiveSession:
     decided: int = 0
     started_at: float = field(default_factory=time.monotonic)
 
+    async def _reconcile(self) -> None:
+        """Reconcile; an exchange that cannot be read now is an error on the kill switch's count, not a crash."""
+        from autobot_lib.exchange.ports import BrokerError
+
+        try:
+            await self.engine.reconcile()
+        except BrokerError as exc:
+            self.engine._on_error("reconcile", exc)
+
     def _beat(self) -> None:
         if self.heartbeat is not None:
             self.heartbeat.beat(bars=self.decided, state=self.engine.kill.state.value, positions=len(self.engine.held))
@@ -88,7 +97,7 @@ class LiveSession:
                 done, _ = await asyncio.wait({waiting}, timeout=timeout)
                 if not done:
                     if time.monotonic() - last_reconcile >= idle_check:
-                        await self.engine.reconcile()      # the watchdog: every position has its stop
+                        await self._reconcile()            # the watchdog: every position has its stop
                         last_reconcile = time.monotonic()
                         self._beat()
                     continue
@@ -106,7 +115,7 @@ class LiveSession:
                         view(decisions)
                 self.decided += len(batch)
                 if time.monotonic() - last_reconcile >= self.reconcile_every_s:
-                    await self.engine.reconcile()
+                    await self._reconcile()
                     last_reconcile = time.monotonic()
                 self._beat()
         finally:
