@@ -603,7 +603,8 @@ def _live(args: argparse.Namespace) -> int:
     metrics = None
     if not args.no_metrics:
         metrics = BotMetrics(universe=symbols, timeframe=settings.TIMEFRAME)
-        print(f"metrics on http://127.0.0.1:{metrics.serve(settings.METRICS_PORT)}/metrics", flush=True)
+        port = metrics.serve(settings.METRICS_PORT, host=settings.METRICS_HOST)
+        print(f"metrics on http://{settings.METRICS_HOST}:{port}/metrics", flush=True)
     store = open_store(settings)
     notifier = Notifier.from_settings(settings)
     try:
