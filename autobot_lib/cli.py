@@ -615,6 +615,9 @@ def _live(args: argparse.Namespace) -> int:
     except LaunchError as exc:
         print(f"autobot: refused: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:    # SIGINT: the stop signal of deploy/ (Docker, pm2, systemd); state is saved per bar
+        print("autobot: stopped by SIGINT; open positions keep their stops on the exchange", file=sys.stderr)
+        return 130
     finally:
         notifier.close()
         store.close()

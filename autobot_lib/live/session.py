@@ -107,7 +107,8 @@ class LiveSession:
                     last_reconcile = time.monotonic()
                 self._beat()
         finally:
-            if waiting is not None:
+            if waiting is not None:      # let the cancelled read finish before closing its generator (SIGINT)
                 waiting.cancel()
+                await asyncio.wait({waiting})
             await stream.aclose()
         return self.decided
