@@ -432,8 +432,8 @@ def readme_section(title: str) -> str:
     return match.group(1)
 
 
-PROGRAMS = {"autobot", "docker", "pm2", "systemctl", "journalctl", "sudo", "kill", "git", "redis-cli", "cp",
-            "tail", "cat", "cd", "grep"}
+PROGRAMS = {"autobot", "docker", "pm2", "systemctl", "journalctl", "kill", "git", "redis-cli", "cp", "cat", "cd",
+            "grep", "make", "pip"}
 
 
 def shell_commands(section: str) -> list[str]:
@@ -453,14 +453,24 @@ def shell_commands(section: str) -> list[str]:
 
 
 def check_readme_command(line: str, services: set[str], units: set[str]) -> None:
-    words = shlex.split(line.replace("$(", "").replace(")", ""))
+    words = shlex.split(line)
+    if words[0] == "sudo":                                      # sudo [-u USER] [VAR=value ...] program ...
+        words = words[3:] if words[1] == "-u" else words[1:]
     while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):     # VAR=value before the program
+        assert words[0].split("=")[0] in Settings.model_fields, f"{words[0]}: not a setting"
         words.pop(0)
     program = Path(words[0]).name
     assert program in PROGRAMS, f"README runs {words[0]!r}: not one of the commands this product documents"
-    for i, word in enumerate(words):
-        if Path(word).name == "autobot" and (i == 0 or word.endswith("/bin/autobot") or words[i - 1] in ("env",)):
-            parses(words[i + 1:])
+    if program == "autobot":
+        assert words[0] in ("autobot", ".venv/bin/autobot", f"{ROOT}/.venv/bin/autobot"), words[0]
+        parses(words[1:])
+    if program == "make":
+        assert re.search(rf"^{words[1]}:", (REPO / "Makefile").read_text(), re.M), f"no make target {words[1]}"
+    if program == "pip":
+        assert words[0] == ".venv/bin/pip" and words[1:] == ["install", "-e", "."], line
+    if program == "git":
+        assert words[1] in ("tag", "checkout", "fetch", "log", "describe"), line
+    for word in words:
         if word.startswith("deploy/"):
             assert (REPO / word).exists(), f"README names {word}: no such file"
         if re.fullmatch(r"autobot[\w-]*\.(service|timer)", word):
