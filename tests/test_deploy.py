@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -90,7 +91,7 @@ def test_dockerfile_builds_the_package_runs_as_a_user_and_checks_the_heartbeat()
         for source in sources:
             assert (REPO / source).exists(), f"COPY {source}: not in the repository"
     assert any(re.search(r"\bpip install (\S+ )*\.(\s|$)", r) for r in args["RUN"]), "the package is not installed"
-    assert "autobot" in __import__("tomllib").loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert "autobot" in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
     # a non-root user, set before the process starts
     users = [i for i, (w, _) in enumerate(steps) if w == "USER"]
     assert users and steps[users[-1]][1] not in ("root", "0")
