@@ -5,9 +5,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages the tests use as real parts: a browser to render HTML reports, and a Redis server
-# (the state-store tests start their own on a free loopback port; apt does not need to start it).
-SYSTEM_PACKAGES := chromium redis-server
+# Debian packages the tests use as real parts: a browser to render HTML reports, a Redis server
+# (the state-store tests start their own on a free loopback port; apt does not need to start it), and
+# docker-compose, whose `config` validates deploy/docker-compose.yml without a Docker daemon.
+SYSTEM_PACKAGES := chromium redis-server docker-compose
 
 .PHONY: demo test bench lab venv system-deps clean
 

@@ -603,7 +603,8 @@ def _live(args: argparse.Namespace) -> int:
     metrics = None
     if not args.no_metrics:
         metrics = BotMetrics(universe=symbols, timeframe=settings.TIMEFRAME)
-        print(f"metrics on http://127.0.0.1:{metrics.serve(settings.METRICS_PORT)}/metrics", flush=True)
+        port = metrics.serve(settings.METRICS_PORT, host=settings.METRICS_HOST)
+        print(f"metrics on http://{settings.METRICS_HOST}:{port}/metrics", flush=True)
     store = open_store(settings)
     notifier = Notifier.from_settings(settings)
     try:
@@ -614,6 +615,9 @@ def _live(args: argparse.Namespace) -> int:
     except LaunchError as exc:
         print(f"autobot: refused: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:    # SIGINT: the stop signal of deploy/ (Docker, pm2, systemd); state is saved per bar
+        print("autobot: stopped by SIGINT; open positions keep their stops on the exchange", file=sys.stderr)
+        return 130
     finally:
         notifier.close()
         store.close()

@@ -210,6 +210,7 @@ class Settings(BaseSettings):
     AUTO_TESTNET_ON_DD: bool = False
     ALERT_COOLDOWN_SEC: int = Field(600, ge=0, le=86_400)
     METRICS_PORT: int = Field(9108, ge=1, le=65535)
+    METRICS_HOST: str = "127.0.0.1"   # the address /metrics binds; 0.0.0.0 inside a container whose port is published
     LOG_FILE: str = "logs/autobot.log"                 # JSON lines; empty: stderr only
     LOG_MAX_BYTES: int = Field(10_000_000, ge=10_000)  # rotate at this size ...
     LOG_BACKUP_COUNT: int = Field(5, ge=0, le=100)     # ... keeping this many old files

@@ -119,7 +119,7 @@ class LiveSession:
                     last_reconcile = time.monotonic()
                 self._beat()
         finally:
-            if waiting is not None:      # let the cancelled read finish before closing the stream
+            if waiting is not None:      # let the cancelled read finish before closing the stream (a duration's end, SIGINT)
                 waiting.cancel()
                 await asyncio.gather(waiting, return_exceptions=True)
             await stream.aclose()
