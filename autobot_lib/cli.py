@@ -587,6 +587,10 @@ def _venue(args: argparse.Namespace) -> int:
 
 
 def _live(args: argparse.Namespace) -> int:
+    import signal
+
+    early: list[str] = []        # the manual kill switch works from the first moment, not fatal while importing
+    signal.signal(signal.SIGUSR1, lambda *_: early.append("SIGUSR1"))
     import asyncio
 
     from autobot_lib.config import load_settings
@@ -610,7 +614,7 @@ def _live(args: argparse.Namespace) -> int:
     try:
         engine = asyncio.run(run_live(settings, args.mode, symbols, base_url=args.base_url,
                                       confirm_live=args.confirm_live, duration_s=args.duration, max_bars=args.bars,
-                                      store=store, notifier=notifier, metrics=metrics, rearm_by=args.rearm,
+                                      store=store, notifier=notifier, metrics=metrics, rearm_by=args.rearm, early=early,
                                       heartbeat=Heartbeat(settings.HEARTBEAT_FILE, metrics)))
     except LaunchError as exc:
         print(f"autobot: refused: {exc}", file=sys.stderr)

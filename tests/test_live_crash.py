@@ -182,3 +182,17 @@ def test_the_manual_kill_switch_halts_entries_survives_a_restart_and_a_named_hum
         bot.send_signal(signal.SIGKILL)
         bot.wait()
     assert "re-armed by alice" in (tmp_path / "bot.out").read_text()
+
+
+def test_a_kill_signal_sent_while_the_bot_starts_halts_it_instead_of_ending_it(venue, tmp_path):
+    bot = start_bot(venue, tmp_path)
+    try:
+        time.sleep(0.3)                     # still importing: nothing of the engine exists yet
+        bot.send_signal(signal.SIGUSR1)
+        until(lambda: connected(venue) or bot.poll() is not None, "the bot started")
+        assert bot.poll() is None, "SIGUSR1 ended the process"
+        venue.advance(1)
+        until(lambda: heartbeat(tmp_path).get("state") == "HALTED", "halted once started")
+    finally:
+        bot.send_signal(signal.SIGKILL)
+        bot.wait()

@@ -172,21 +172,26 @@ async def open_session(settings: Settings, mode: str, symbols: list[str], *, bas
 async def run_live(settings: Settings, mode: str, symbols: list[str], *, base_url: str | None = None,
                    confirm_live: bool = False, duration_s: float | None = None, max_bars: int | None = None,
                    store=None, notifier=None, metrics=None, limiter: RateLimiter | None = None,
-                   heartbeat=None, rearm_by: str | None = None):
+                   heartbeat=None, rearm_by: str | None = None, early: list[str] | None = None):
     """Check the mode, connect, warm up, reconcile, then decide on every closed bar. Returns the engine.
+    ``early``: SIGUSR1s the caller caught before this ran (the command installs its catcher first thing).
 
     SIGUSR1 trips the kill switch by hand (entries halt, stops stay); a tripped switch survives restarts
     until ``rearm_by`` (a person's name) re-arms it at the next start."""
-    async with open_session(settings, mode, symbols, base_url=base_url, confirm_live=confirm_live, store=store,
-                            notifier=notifier, metrics=metrics, limiter=limiter, heartbeat=heartbeat) as session:
-        engine = session.engine
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGUSR1, engine.halt, "SIGUSR1")
-        try:
+    loop = asyncio.get_running_loop()
+    early = early if early is not None else []   # a SIGUSR1 while starting is kept, not fatal, and applied below
+    loop.add_signal_handler(signal.SIGUSR1, early.append, "SIGUSR1")
+    try:
+        async with open_session(settings, mode, symbols, base_url=base_url, confirm_live=confirm_live, store=store,
+                                notifier=notifier, metrics=metrics, limiter=limiter, heartbeat=heartbeat) as session:
+            engine = session.engine
+            loop.add_signal_handler(signal.SIGUSR1, engine.halt, "SIGUSR1")
             await session.warm_up()          # restores the saved state and reconciles
             if rearm_by and engine.kill.tripped:
                 print(engine.rearm(rearm_by), flush=True)
+            if early:
+                engine.halt("SIGUSR1 (sent while starting)")
             await session.run(duration_s=duration_s, max_bars=max_bars, warm=False)
-        finally:
-            loop.remove_signal_handler(signal.SIGUSR1)
-        return engine
+            return engine
+    finally:
+        loop.remove_signal_handler(signal.SIGUSR1)
