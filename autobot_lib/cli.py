@@ -8,10 +8,12 @@ import os
 import sys
 import warnings
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from autobot_lib import __version__
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EPILOG = "Run 'autobot COMMAND --help' for the options of a command."
 
@@ -292,6 +294,8 @@ def _show(args: argparse.Namespace) -> int:
     if args.resample:
         frame = resample_ohlcv(frame, args.resample)
     print(validate_frame(frame).summary())
+    import pandas as pd
+
     with pd.option_context("display.width", 120, "display.max_columns", 10):
         print(frame.head(args.rows).to_string())
         print("...")
@@ -434,6 +438,8 @@ def _sweep(args: argparse.Namespace) -> int:
     grid = sweep_on_dask(bars, args.entries, args.exits, costs=costs, scheduler=args.scheduler)
     if args.metric not in grid.columns:
         raise ValueError(f"--metric must be one of {list(grid.columns[3:])}, got {args.metric!r}")
+    import pandas as pd
+
     with pd.option_context("display.width", 140, "display.max_columns", 12):
         print(grid.sort_values(args.metric, ascending=False).head(10).to_string(index=False))
     out = Path(args.out)
@@ -466,6 +472,8 @@ def _walkforward(args: argparse.Namespace) -> int:
     shown = result.folds.drop(columns=["train_start", "train_end"]).copy()
     shown["test_start"] = shown["test_start"].dt.strftime("%Y-%m-%d")
     shown["test_end"] = shown["test_end"].dt.strftime("%Y-%m-%d")
+    import pandas as pd
+
     with pd.option_context("display.width", 160, "display.max_columns", 14, "display.float_format", "{:.4g}".format):
         print(shown.to_string(index=False))
         print()
@@ -580,6 +588,8 @@ def _venue(args: argparse.Namespace) -> int:
                          speed=args.speed or "manual", balance=args.balance)
     print(f"venue on http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
     if server.replay is not None:
+        import pandas as pd
+
         print(f"replaying from {pd.Timestamp(server.now_ms(), unit='ms', tz='UTC'):%Y-%m-%d %H:%M} UTC at "
               f"{server.speed}{' bars/s' if isinstance(server.speed, float) else ''}; API key {key}", flush=True)
     server.serve_forever()
