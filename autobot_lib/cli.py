@@ -596,11 +596,16 @@ def _venue(args: argparse.Namespace) -> int:
     return 0
 
 
-def _live(args: argparse.Namespace) -> int:
+def _catch_early_kill(args: argparse.Namespace) -> None:
+    """The live bot's manual kill switch (SIGUSR1) works from the first moment: caught before the heavy
+    imports, applied once the engine's state is restored, never fatal."""
     import signal
 
-    early: list[str] = []        # the manual kill switch works from the first moment, not fatal while importing
-    signal.signal(signal.SIGUSR1, lambda *_: early.append("SIGUSR1"))
+    args.early_signals = []
+    signal.signal(signal.SIGUSR1, lambda *_: args.early_signals.append("SIGUSR1"))
+
+
+def _live(args: argparse.Namespace) -> int:
     import asyncio
 
     from autobot_lib.config import load_settings
@@ -624,7 +629,8 @@ def _live(args: argparse.Namespace) -> int:
     try:
         engine = asyncio.run(run_live(settings, args.mode, symbols, base_url=args.base_url,
                                       confirm_live=args.confirm_live, duration_s=args.duration, max_bars=args.bars,
-                                      store=store, notifier=notifier, metrics=metrics, rearm_by=args.rearm, early=early,
+                                      store=store, notifier=notifier, metrics=metrics, rearm_by=args.rearm,
+                                      early=getattr(args, "early_signals", None),
                                       heartbeat=Heartbeat(settings.HEARTBEAT_FILE, metrics)))
     except LaunchError as exc:
         print(f"autobot: refused: {exc}", file=sys.stderr)
@@ -651,6 +657,8 @@ _HANDLERS = {("data", "fetch"): _fetch, ("data", "validate"): _validate, ("data"
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "live":
+        _catch_early_kill(args)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(message)s",
                         stream=sys.stderr)
     # data-quality warnings are news for the user, not a Python source location
