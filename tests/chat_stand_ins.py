@@ -55,6 +55,7 @@ class ChatStandIns:
 
     def stop(self) -> None:
         self.release()
+        self._loop.call_soon_threadsafe(self._update_arrived.set)   # long polls answer now
         asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
 
