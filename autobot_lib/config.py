@@ -217,7 +217,7 @@ class Settings(BaseSettings):
     HEARTBEAT_MAX_AGE_SEC: int = Field(900, ge=1, le=86_400)  # older: unhealthy (the seed: 15 minutes)
     # the control API on 127.0.0.1 (autobot_lib.live.control_http; tools/mcp_server.py calls it): off unless a token
     CONTROL_API_TOKEN: SecretStr | None = None
-    CONTROL_API_PORT: int = Field(8765, ge=1, le=65535)
+    CONTROL_API_PORT: int = Field(8766, ge=1, le=65535)
     TELEGRAM_COMMANDS: bool = False            # take /status, /pause ... from TELEGRAM_CHAT_ID (and only from it)
 
     donchian: DonchianSettings = DonchianSettings()

@@ -8,8 +8,8 @@ client at::
     python tools/mcp_server.py
 
 Environment: ``CONTROL_API_TOKEN`` (the bot's token; never printed), ``CONTROL_API_URL`` (default
-``http://127.0.0.1:$CONTROL_API_PORT``, port 8765), ``CONTROL_API_ACTOR`` (the name shown in the bot's
-audit, default ``mcp``).
+``http://127.0.0.1:$CONTROL_API_PORT``, port 8766; the local venue takes 8765), ``CONTROL_API_ACTOR``
+(the name shown in the bot's audit, default ``mcp``).
 
 Tools: ``status``, ``positions``, ``journal_tail``, ``metrics_summary`` (inspection); ``pause``,
 ``resume``, ``rearm``, and ``kill`` / ``close_position`` which act only with ``confirm=true`` (control).
@@ -34,7 +34,7 @@ def client_from_env() -> ControlClient:
     token = os.environ.get("CONTROL_API_TOKEN")
     if not token:
         raise SystemExit("CONTROL_API_TOKEN is not set: use the token the bot's control API was started with")
-    url = os.environ.get("CONTROL_API_URL") or f"http://127.0.0.1:{os.environ.get('CONTROL_API_PORT', '8765')}"
+    url = os.environ.get("CONTROL_API_URL") or f"http://127.0.0.1:{os.environ.get('CONTROL_API_PORT', '8766')}"
     return ControlClient(url, token, actor=os.environ.get("CONTROL_API_ACTOR", "mcp"))
 
 

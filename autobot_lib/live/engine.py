@@ -16,6 +16,10 @@ Reconciliation (at start and every POSITION_CHECK_INTERVAL) takes the exchange a
 the engine did not know are adopted and protected, positions that vanished are closed in the books,
 positions without a stop get one (the watchdog), orphan protective orders are cancelled. The kill switch
 turns the trading state to HALTED: every entry is vetoed, stops stay.
+
+By hand (through :mod:`autobot_lib.live.control`): :meth:`LiveEngine.pause` (REDUCING), ``resume``,
+:meth:`LiveEngine.close_position` and :meth:`LiveEngine.flatten` (booked as ``manual_close``) and
+:meth:`LiveEngine.apply_settings`; they take the engine's lock, so they never land inside a bar.
 """
 
 from __future__ import annotations
