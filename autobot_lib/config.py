@@ -216,6 +216,10 @@ class Settings(BaseSettings):
     LOG_BACKUP_COUNT: int = Field(5, ge=0, le=100)     # ... keeping this many old files
     HEARTBEAT_FILE: str = "data/heartbeat.json"
     HEARTBEAT_MAX_AGE_SEC: int = Field(900, ge=1, le=86_400)  # older: unhealthy (the seed: 15 minutes)
+    # the control API on 127.0.0.1 (autobot_lib.live.control_http; tools/mcp_server.py calls it): off unless a token
+    CONTROL_API_TOKEN: SecretStr | None = None
+    CONTROL_API_PORT: int = Field(8766, ge=1, le=65535)
+    TELEGRAM_COMMANDS: bool = False            # take /status, /pause ... from TELEGRAM_CHAT_ID (and only from it)
 
     donchian: DonchianSettings = DonchianSettings()
 
@@ -349,6 +353,19 @@ def _describe(error: ValidationError) -> str:
         bounds = _bounds(Settings, loc)
         lines.append(f"  {key} = {shown}: {e['msg']}" + (f" ({bounds})" if bounds else ""))
     return "invalid settings:\n" + "\n".join(lines)
+
+
+def changed_settings(settings: Settings, changes: dict[str, Any]) -> Settings:
+    """``settings`` with ``changes`` (``{"RISK_PER_TRADE": 0.02}``, or ``{"donchian": {"risk_pct": 0.02}}``),
+    validated as at load; an invalid value raises :class:`ConfigError` naming its allowed range."""
+    values = settings.model_dump()
+    for key, value in changes.items():
+        values[key] = {**values[key], **value} if isinstance(value, dict) and isinstance(values.get(key), dict) \
+            else value
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
 
 
 def load_settings(params_file: str | Path | None = None, *, env_file: str | Path | None = ".env",

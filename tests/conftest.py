@@ -75,14 +75,20 @@ VENUE_KEY, VENUE_SECRET = "test-venue-key", "test-venue-secret"  # local test cr
 REPLAY_START = "2025-06-01"
 
 
-@pytest.fixture
-def trading_venue():
+def make_trading_venue() -> VenueServer:
     """A trading venue replaying real USD-M BTCUSDT 1h bars (with funding) from REPLAY_START, stepped by
-    hand (``advance``), with one account of 10 000 USDT reached with VENUE_KEY / VENUE_SECRET."""
+    hand (``advance``), with one account of 10 000 USDT reached with VENUE_KEY / VENUE_SECRET; started."""
     usdm = MarketBook("usdm")
     usdm.add_bars("BTCUSDT", real("binance_usdm_BTCUSDT_1h.csv.gz"))
     usdm.add_funding("BTCUSDT", real_funding("binance_usdm_BTCUSDT_funding.csv.gz"))
     server = VenueServer(usdm=usdm, api_keys={VENUE_KEY: VENUE_SECRET}, start=REPLAY_START, speed="manual")
     server.start()
+    return server
+
+
+@pytest.fixture
+def trading_venue():
+    """:func:`make_trading_venue`, stopped after the test."""
+    server = make_trading_venue()
     yield server
     server.stop()

@@ -59,6 +59,8 @@ async def drive(venue, settings, bars: int, checks=None, *, broker_timeout_ms: i
                 await before_bar(k)
             await asyncio.to_thread(venue.advance, 1)
             await until(lambda: session.decided > k or task.done(), f"bar {k + 1} decided")
+            async with engine.busy:      # and the reconciliation that follows it done, before the next bar
+                pass
             if task.done():
                 task.result()
             if checks:

@@ -16,6 +16,10 @@ Reconciliation (at start and every POSITION_CHECK_INTERVAL) takes the exchange a
 the engine did not know are adopted and protected, positions that vanished are closed in the books,
 positions without a stop get one (the watchdog), orphan protective orders are cancelled. The kill switch
 turns the trading state to HALTED: every entry is vetoed, stops stay.
+
+By hand (through :mod:`autobot_lib.live.control`): :meth:`LiveEngine.pause` (REDUCING), ``resume``,
+:meth:`LiveEngine.close_position` and :meth:`LiveEngine.flatten` (booked as ``manual_close``) and
+:meth:`LiveEngine.apply_settings`; they take the engine's lock, so they never land inside a bar.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import pandas as pd
 from autobot_lib.config import Settings
 from autobot_lib.exchange.ports import Broker, BrokerError, ErrorPolicy
 from autobot_lib.exchange.ratelimit import RateLimiter
-from autobot_lib.journal import JournalRecord
+from autobot_lib.journal import JournalRecord, record as journal_record
 from autobot_lib.live.features import LiveFeatures
 from autobot_lib.live.orders import OrderManager, Protection, client_id, order_side
 from autobot_lib.live.safety import KillSwitch, Trip
@@ -91,6 +95,8 @@ class LiveEngine:
         self.decision_seconds: deque[float] = deque(maxlen=100_000)
         self.store, self.metrics = store, metrics     # metrics: a BotMetrics, or None
         self.last_bar: dict[str, pd.Timestamp] = {}
+        self.paused_by: str | None = None         # paused (REDUCING): no new entries, exits and stops go on
+        self.busy = asyncio.Lock()                # a bar, a reconciliation and a manual command never interleave
 
     # --- set-up --------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -117,6 +123,10 @@ class LiveEngine:
         return (await self.on_bars([(symbol, bar)]))[0]
 
     async def on_bars(self, bars: list[tuple[str, Bar]]) -> list[Decision]:
+        async with self.busy:
+            return await self._on_bars(bars)
+
+    async def _on_bars(self, bars: list[tuple[str, Bar]]) -> list[Decision]:
         """Bars that closed together: every decision first, in symbol order, on the account as it stands at
         the close (as the backtester decides them), each written ahead to the store; then all their orders
         at once, so the hundredth symbol's entry does not wait for the first ninety-nine."""
@@ -220,7 +230,7 @@ class LiveEngine:
         self.peak, self.last_equity = max(self.peak, equity), equity
         if self.kill.check_daily_loss(equity, self.anchor, self.clock()):
             self.alert("kill_switch", f"kill switch: {self.kill.detail}; entries halted, stops kept")
-        return Account(equity, float(balance.available), self.peak, self.anchor, self.kill.state,
+        return Account(equity, float(balance.available), self.peak, self.anchor, self.trading_state,
                        tuple(h.position for h in self.held.values()))
 
     async def _execute(self, symbol: str, bar_ms: int, atr: float, decided_at: pd.Timestamp,
@@ -317,6 +327,73 @@ class LiveEngine:
         elif self.kill.record_error(str(exc), self.clock()):
             self.alert("kill_switch", f"kill switch: {self.kill.detail}; entries halted, stops kept")
 
+    # --- manual control (autobot_lib.live.control) ----------------------------------------------------
+    @property
+    def trading_state(self) -> TradingState:
+        """HALTED when the kill switch is tripped, REDUCING when paused, else ACTIVE."""
+        return self.kill.state if self.kill.tripped else TradingState.REDUCING if self.paused_by else \
+            TradingState.ACTIVE
+
+    def pause(self, by: str) -> None:
+        """No new entries (REDUCING); exits, trailing stops and protective orders go on."""
+        self.paused_by = by
+        self.alert("paused", f"paused by {by}: no new entries; exits and stops go on")
+
+    def resume(self, by: str) -> None:
+        self.paused_by = None
+        self.alert("resumed", f"resumed by {by}" + (" (the kill switch is still tripped: re-arm it to trade)"
+                                                   if self.kill.tripped else ""))
+
+    async def close_position(self, symbol: str, by: str, reason: str = "manual_close") -> Trade | None:
+        """Close ``symbol`` at market now (protective orders cancelled), booked, journaled and alerted with
+        ``reason``; None if nothing was held."""
+        async with self.busy:
+            return await self._close_by_hand(symbol, by, reason)
+
+    async def flatten(self, by: str, reason: str = "manual_close") -> list[Trade]:
+        """Every position closed at market, positions the books did not know included (adopted first)."""
+        async with self.busy:
+            await self._reconcile()
+            return [t for t in [await self._close_by_hand(s, by, reason) for s in list(self.held)] if t]
+
+    async def _close_by_hand(self, symbol: str, by: str, reason: str) -> Trade | None:
+        if symbol not in self.held:
+            return None
+        try:
+            now_ms = await self.broker.server_time_ms()    # the exchange's time: the bars' clock
+        except BrokerError:
+            now_ms = int(self.clock() * 1000)
+        await self._close(symbol, now_ms, reason)
+        trade = self.trades[-1]
+        record = journal_record(timestamp=pd.Timestamp(now_ms, unit="ms", tz="UTC").isoformat(), symbol=symbol,
+                                strategy=self.features[symbol].strategy.name, outcome=reason,
+                                close=trade.exit_price if trade.exit_price is not None else float("nan"),
+                                regime=None, regime_age=0, bias=0.0, confidence=0.0, direction=0, proposal="NEUTRAL",
+                                exits=[{"reason": reason, "qty": trade.qty, "price": trade.exit_price, "by": by}])
+        self.journal.append(record)
+        self.save([record])
+        log.info("%s closed by %s", symbol, by, extra={"exit_reason_code": reason, "by": by})
+        self.alert(reason, f"{symbol}: {trade.side} {trade.qty} closed by {by} at {trade.exit_price} ({reason})")
+        return trade
+
+    async def apply_settings(self, settings: Settings) -> None:
+        """New risk settings while running (validated by the caller): leverage on the exchange first, then
+        the parameters and the strategy's threshold. Indicator periods and the strategy itself cannot
+        change here (the features would no longer be warm): that needs a restart."""
+        from autobot_lib.pipeline import feature_spec, strategy_for
+
+        if feature_spec(settings) != feature_spec(self.settings) or settings.STRATEGY != self.settings.STRATEGY:
+            raise ValueError("indicator periods and STRATEGY change only at a restart")
+        params = risk_params(settings)
+        async with self.busy:
+            if params.leverage != self.params.leverage:
+                for symbol in self.symbols:
+                    await self.broker.configure(symbol, params.leverage, isolated=True)
+            self.settings, self.params = settings, params
+            self.kill.daily_loss_limit = params.daily_loss_limit
+            for features in self.features.values():
+                features.strategy = strategy_for(settings, getattr(features.strategy, "rules", None))
+
     # --- reconciliation ----------------------------------------------------------------------------
     async def check_clock(self) -> float:
         """Drift of this machine's clock against the exchange's, in ms; over 5 s the kill switch trips.
@@ -345,6 +422,10 @@ class LiveEngine:
         return text
 
     async def reconcile(self, now_ms: int | None = None) -> list[str]:
+        async with self.busy:
+            return await self._reconcile(now_ms)
+
+    async def _reconcile(self, now_ms: int | None = None) -> list[str]:
         """The exchange is the truth. Returns what was done, one line per difference."""
         await self.check_clock()
         now_ms = now_ms if now_ms is not None else int(self.clock() * 1000)

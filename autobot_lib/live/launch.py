@@ -22,6 +22,7 @@ from autobot_lib.config import Environment, Settings
 from autobot_lib.data.frame import timeframe_delta
 from autobot_lib.exchange.ports import Broker, BrokerError, ErrorPolicy
 from autobot_lib.exchange.ratelimit import RateLimiter
+from autobot_lib.live.control import Control
 
 MODES = ("dry-run", "testnet", "live")
 
@@ -142,6 +143,8 @@ async def open_session(settings: Settings, mode: str, symbols: list[str], *, bas
     from autobot_lib.live.session import LiveSession
 
     check_mode(mode, settings, confirm_live, base_url)
+    if settings.TELEGRAM_COMMANDS and not (settings.TELEGRAM_BOT_TOKEN and settings.TELEGRAM_CHAT_ID):
+        raise LaunchError("TELEGRAM_COMMANDS needs TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID (the one chat obeyed)")
     rest, pro = market_clients(mode, settings, base_url)
     broker = None
     try:
@@ -172,12 +175,16 @@ async def open_session(settings: Settings, mode: str, symbols: list[str], *, bas
 async def run_live(settings: Settings, mode: str, symbols: list[str], *, base_url: str | None = None,
                    confirm_live: bool = False, duration_s: float | None = None, max_bars: int | None = None,
                    store=None, notifier=None, metrics=None, limiter: RateLimiter | None = None,
-                   heartbeat=None, rearm_by: str | None = None, early: list[str] | None = None):
+                   heartbeat=None, rearm_by: str | None = None, early: list[str] | None = None,
+                   telegram_base_url: str | None = None, on_control=None):
     """Check the mode, connect, warm up, reconcile, then decide on every closed bar. Returns the engine.
     ``early``: SIGUSR1s the caller caught before this ran (the command installs its catcher first thing).
 
     SIGUSR1 trips the kill switch by hand (entries halt, stops stay); a tripped switch survives restarts
-    until ``rearm_by`` (a person's name) re-arms it at the next start."""
+    until ``rearm_by`` (a person's name) re-arms it at the next start. The control API
+    (:mod:`autobot_lib.live.control`) is served on 127.0.0.1:CONTROL_API_PORT when CONTROL_API_TOKEN is set,
+    and to Telegram commands from TELEGRAM_CHAT_ID when TELEGRAM_COMMANDS is on; ``on_control(control)``
+    receives it in-process (the notebook)."""
     loop = asyncio.get_running_loop()
     early = early if early is not None else []   # a SIGUSR1 while starting is kept, not fatal, and applied below
     loop.add_signal_handler(signal.SIGUSR1, early.append, "SIGUSR1")
@@ -186,12 +193,48 @@ async def run_live(settings: Settings, mode: str, symbols: list[str], *, base_ur
                                 notifier=notifier, metrics=metrics, limiter=limiter, heartbeat=heartbeat) as session:
             engine = session.engine
             loop.add_signal_handler(signal.SIGUSR1, engine.halt, "SIGUSR1")
-            await session.warm_up()          # restores the saved state and reconciles
-            if rearm_by and engine.kill.tripped:
-                print(engine.rearm(rearm_by), flush=True)
-            if early:
-                engine.halt("SIGUSR1 (sent while starting)")
-            await session.run(duration_s=duration_s, max_bars=max_bars, warm=False)
+            fronts = _Fronts(settings, Control(engine, loop=loop), telegram_base_url)
+            try:
+                await session.warm_up()          # restores the saved state and reconciles
+                if rearm_by and engine.kill.tripped:
+                    print(engine.rearm(rearm_by), flush=True)
+                if early:
+                    engine.halt("SIGUSR1 (sent while starting)")
+                await fronts.start()
+                if on_control is not None:
+                    on_control(fronts.control)
+                await session.run(duration_s=duration_s, max_bars=max_bars, warm=False)
+            finally:
+                await fronts.stop()
             return engine
     finally:
         loop.remove_signal_handler(signal.SIGUSR1)
+
+
+class _Fronts:
+    """The control API's fronts beside the session: HTTP on 127.0.0.1 (token) and Telegram commands."""
+
+    def __init__(self, settings: Settings, control: Control, telegram_base_url: str | None):
+        self.settings, self.control, self.telegram_base_url = settings, control, telegram_base_url
+        self.server = None
+        self.telegram: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        from autobot_lib.live.control_http import ControlServer
+        from autobot_lib.live.telegram_commands import TelegramCommands
+        from autobot_lib.notify.channels import TELEGRAM_API
+
+        s = self.settings
+        if s.CONTROL_API_TOKEN is not None:
+            self.server = await ControlServer(self.control, s.CONTROL_API_TOKEN, port=s.CONTROL_API_PORT).start()
+        if s.TELEGRAM_COMMANDS:
+            commands = TelegramCommands(self.control, s.TELEGRAM_BOT_TOKEN, s.TELEGRAM_CHAT_ID,
+                                        base_url=self.telegram_base_url or TELEGRAM_API)
+            self.telegram = asyncio.create_task(commands.run())
+
+    async def stop(self) -> None:
+        if self.telegram is not None:
+            self.telegram.cancel()
+            await asyncio.gather(self.telegram, return_exceptions=True)
+        if self.server is not None:
+            await self.server.stop()

@@ -28,6 +28,7 @@ from plotly.subplots import make_subplots
 
 from autobot_lib.config import load_settings
 from autobot_lib.journal import funnel, journal_frame
+from autobot_lib.live.control import Actor, Control
 
 MODES = {"DRY_RUN": "dry-run", "TESTNET": "testnet", "LIVE": "live"}
 _KEEP = 300                  # bars shown
@@ -93,6 +94,7 @@ class LivePanel:
         self.figure.add_scatter(name="equity", row=2, col=1)
         self.figure.update_layout(height=520, xaxis_rangeslider_visible=False, margin=dict(l=40, r=20, t=30, b=30))
         self.session = None
+        self.control = None          # the session's Control, once it runs
         self.venue_server = None
         self.messages: list[str] = []
         self._candles: dict[str, _Candles] = {}
@@ -136,6 +138,7 @@ class LivePanel:
             async with open_session(settings, MODES[self.mode.value], symbols, base_url=base_url,
                                     confirm_live=self.confirm_live.value) as session:
                 self.session = session
+                self.control = Control(session.engine)
                 session.after_bars.append(self.refresh)
                 engine = session.engine
                 engine._alert = lambda key, text: self._say(f"[{key}] {text}")
@@ -154,23 +157,20 @@ class LivePanel:
         return self._task
 
     def press(self, name: str) -> str:
-        """What a button does: Start runs a session; the rest are engine commands."""
+        """What a button does: Start runs a session; the rest go through the control API as "notebook",
+        authorised, validated and audited like the same command from Telegram or the MCP server."""
         if name == "Start":
             if self._task is None or self._task.done():
                 self.start()
             return "started"
-        engine = self.session.engine if self.session else None
-        if engine is None:
+        if self.control is None:
             return self._say(f"{name}: no session is running")
-        if name == "Kill switch":
-            engine.halt("notebook")
-        elif name == "Re-arm":
-            return self._say(engine.rearm("notebook") if engine.kill.tripped else "not tripped")
-        elif name in ("Pause", "Resume", "Flatten all"):
-            control = getattr(engine, "control", None)
-            if control is None:
-                return self._say(f"{name}: needs the control API")
-            asyncio.get_event_loop().create_task(control.command(name.lower().split()[0], by="notebook"))
+        command = {"Pause": "pause", "Resume": "resume", "Flatten all": "flatten", "Kill switch": "kill",
+                   "Re-arm": "rearm"}[name]
+        task = asyncio.get_event_loop().create_task(self.control.run(command, Actor.operator("notebook",
+                                                                                            via="notebook")))
+        task.add_done_callback(lambda t: self._say(f"{name}: {t.result().message}" if not t.exception()
+                                                   else f"{name}: {t.exception()}"))
         return self._say(f"{name} sent")
 
     # --- the view ------------------------------------------------------------------------------------
