@@ -92,6 +92,10 @@ class LivePanel:
         self.figure.add_scatter(name="exits", mode="markers", marker=dict(symbol="x", size=10), row=1, col=1)
         self.figure.add_scatter(name="stop", mode="lines", line=dict(dash="dot"), row=1, col=1)
         self.figure.add_scatter(name="equity", row=2, col=1)
+        self.figure.add_scatter(name="drawdown", fill="tozeroy", xaxis="x2", yaxis="y3",   # its own axis, right
+                                line=dict(width=1, color="rgba(200,40,40,0.6)"), fillcolor="rgba(200,40,40,0.15)")
+        self.figure.update_layout(yaxis3=dict(overlaying="y2", side="right", tickformat=".1%", showgrid=False,
+                                              title="drawdown"))
         self.figure.update_layout(height=520, xaxis_rangeslider_visible=False, margin=dict(l=40, r=20, t=30, b=30))
         self.session = None
         self.control = None          # the session's Control, once it runs
@@ -204,13 +208,15 @@ class LivePanel:
             c = self._candles[symbol]
             t, o, h, lo, cl = zip(*c.rows) if c.rows else ([],) * 5
             with self.figure.batch_update():
-                bars, entries, exits, stops, equity = self.figure.data
+                bars, entries, exits, stops, equity, drawdown = self.figure.data
                 bars.update(x=list(t), open=list(o), high=list(h), low=list(lo), close=list(cl), name=symbol)
                 entries.update(x=[e[0] for e in c.entries], y=[e[1] for e in c.entries],
                                text=[e[2] for e in c.entries])
                 exits.update(x=[e[0] for e in c.exits], y=[e[1] for e in c.exits], text=[e[2] for e in c.exits])
                 stops.update(x=[s[0] for s in c.stops], y=[s[1] for s in c.stops])
                 equity.update(x=[e[0] for e in self._equity], y=[e[1] for e in self._equity])
+                values = pd.Series([e[1] for e in self._equity], dtype=float)
+                drawdown.update(x=[e[0] for e in self._equity], y=(values / values.cummax() - 1).tolist())
         self.positions.value = self._positions_html(engine)
         self.journal.value = self._journal_html(engine)
         self.alerts.value = "<b>alerts</b><br>" + "<br>".join(html.escape(m) for m in self.messages[-8:])
