@@ -100,11 +100,17 @@ def test_live_decisions_equal_the_backtesters_bar_by_bar(trading_venue, override
     """The same candles through the live engine (venue, real ccxt) and through run_backtest."""
     settings = load_settings(env_file=None, config_json=None, **overrides)
     engine = asyncio.run(drive(trading_venue, settings, n))
-    live = engine.journal
+    assert_decides_like_the_backtester(engine, settings, n)
+
+
+def assert_decides_like_the_backtester(engine, settings, n: int) -> None:
+    """The engine's last ``n`` decisions equal run_backtest's on the same BTCUSDT bars: the history the
+    engine warmed up on, then the bars it decided; the venue's costs (Binance's fees, no slippage) and
+    funding. Outcome and order kinds, bar by bar."""
+    live = list(engine.journal)[-n:]
     start = pd.Timestamp(live[0].timestamp)
     warm = engine.features["BTCUSDT"].spec.warmup_bars + 50
     bars = real("binance_usdm_BTCUSDT_1h.csv.gz").loc[start - warm * HOUR: start + (n - 1) * HOUR]
-    # the venue's costs: Binance's fees, no slippage; its funding
     result = run_backtest(bars, settings, equity=10_000.0, costs=CostModel(slippage_bps=0.0), trade_from=start,
                           funding={"BTCUSDT": real_funding("binance_usdm_BTCUSDT_funding.csv.gz")})
     tested = result.journal.iloc[-n:]

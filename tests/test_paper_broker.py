@@ -19,7 +19,6 @@ import ccxt
 import pandas as pd
 import pytest
 
-from autobot_lib.backtest import CostModel, run_backtest
 from autobot_lib.config import load_settings
 from autobot_lib.exchange import errors as policies
 from autobot_lib.exchange.ccxt_broker import CcxtBroker, translate as ccxt_translate
@@ -32,6 +31,7 @@ from autobot_lib.exchange.venue.errors import BinanceError
 from autobot_lib.live.engine import LiveEngine
 from autobot_lib.model import Bar, MarketFilters
 from conftest import REPLAY_START, VENUE_KEY, VENUE_SECRET, real, real_funding
+from test_live_engine import assert_decides_like_the_backtester
 
 S = "BTCUSDT"
 HOUR = pd.Timedelta(hours=1)
@@ -371,14 +371,5 @@ def test_a_dry_run_session_decides_as_the_backtester_bar_by_bar(overrides, n):
     engine, unprotected = asyncio.run(dry_run(settings, n))
     live = engine.journal
     assert len(live) == n and pd.Timestamp(live[0].timestamp) == START
-    warm = engine.features[S].spec.warmup_bars + 50
-    bars = real(BARS_FILE).loc[START - warm * HOUR: START + (n - 1) * HOUR]
-    result = run_backtest(bars, settings, equity=10_000.0, costs=CostModel(slippage_bps=0.0), trade_from=START,
-                          funding={S: real_funding(FUNDING_FILE)})
-    tested = result.journal.iloc[-n:]
-    assert [str(t) for t in tested["timestamp"]] == [str(pd.Timestamp(r.timestamp)) for r in live]
-    assert tested["outcome"].tolist() == [r.outcome for r in live]
-    kinds = [[i["kind"] for i in (x or [])] for x in tested["intents"]]
-    assert kinds == [[i["kind"] for i in r.intents] for r in live]
-    assert sum(o == "order" for o in tested["outcome"]) >= 2
+    assert_decides_like_the_backtester(engine, settings, n)
     assert engine.trades and not unprotected

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,9 +53,9 @@ def make_exchange(market: Market = "usdm", base_url: str | None = None, timeout_
     exchange = (ccxt.binanceusdm if market == "usdm" else ccxt.binance)(
         {"enableRateLimit": True, "timeout": timeout_ms, "options": options})
     if base_url:
-        base = base_url.rstrip("/")
-        exchange.urls["api"] = {k: re.sub(r"^https?://[^/]+", base, v) if isinstance(v, str) else v
-                                for k, v in exchange.urls["api"].items()}
+        from autobot_lib.exchange.venue.client import point_at   # one way to aim ccxt elsewhere
+
+        point_at(exchange, base_url)
     return exchange
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import ccxt
 import ccxt.async_support as ccxt_async
 
+from autobot_lib.data.download import exchange_id
 from autobot_lib.exchange.errors import BINANCE_POLICIES, policy_for
 from autobot_lib.exchange.ports import Balance, BrokerError, ErrorPolicy, ExchangePosition, OrderResult
 from autobot_lib.exchange.ratelimit import RateLimiter
@@ -124,7 +125,7 @@ class CcxtBroker:
     def _result(self, order: dict, kind: str) -> OrderResult:
         info = order.get("info") or {}
         return OrderResult(
-            order.get("symbol", "").split("/")[0] + "USDT" if order.get("symbol") else info.get("symbol", ""),
+            info.get("symbol") or exchange_id(order.get("symbol") or ""),
             order.get("clientOrderId") or info.get("clientAlgoId") or info.get("clientOrderId") or "",
             str(order.get("id") or info.get("algoId") or ""), str(info.get("status") or info.get("algoStatus")
                                                                    or order.get("status") or ""),

@@ -50,6 +50,7 @@ from autobot_lib.state import BotState, OpenPosition, StateStore, StateUnavailab
 
 log = logging.getLogger("autobot.live")
 _DAY_MS = 86_400_000
+_ASK = object()              # "not read yet": ask the exchange
 
 
 @dataclass
@@ -149,8 +150,10 @@ class LiveEngine:
             self.journal.append(decision.record)
             decided.append((symbol, bar, ctx, decision))
         self.save([d.record for *_, d in decided])   # write-ahead: decisions on disk before any order goes
-        await asyncio.gather(*(self._execute_safely(symbol, int(bar.timestamp.value // 1_000_000), ctx, decision)
-                               for symbol, bar, ctx, decision in decided))
+        # what the exchange holds at the close, read once for every position managed this bar
+        holding = await self.broker.positions() if any(d.step for *_, d in decided) else {}
+        await asyncio.gather(*(self._execute_safely(symbol, int(bar.timestamp.value // 1_000_000), ctx, decision,
+                                                    holding) for symbol, bar, ctx, decision in decided))
         for symbol, bar, _, decision in decided:
             self.last_bar[symbol] = bar.timestamp
             self._observe(symbol, decision, account)
@@ -161,9 +164,9 @@ class LiveEngine:
                         "state": self.kill.state.value})
         return [d for *_, d in decided]
 
-    async def _execute_safely(self, symbol: str, bar_ms: int, ctx, decision: Decision) -> None:
+    async def _execute_safely(self, symbol: str, bar_ms: int, ctx, decision: Decision, holding: dict) -> None:
         try:
-            await self._execute(symbol, bar_ms, ctx.atr, ctx.decided_at, decision)
+            await self._execute(symbol, bar_ms, ctx.atr, ctx.decided_at, decision, holding)
         except BrokerError as exc:
             self._on_error(symbol, exc)
 
@@ -234,7 +237,8 @@ class LiveEngine:
                        tuple(h.position for h in self.held.values()))
 
     async def _execute(self, symbol: str, bar_ms: int, atr: float, decided_at: pd.Timestamp,
-                       decision: Decision) -> None:
+                       decision: Decision, holding: dict) -> None:
+        """``holding``: the exchange's positions at the close ({symbol: ExchangePosition})."""
         step = decision.step
         for intent in decision.intents:
             if intent.kind is IntentKind.ENTRY:
@@ -244,14 +248,15 @@ class LiveEngine:
         held = self.held.get(symbol)
         if held is None:
             return
-        if step.position is not None and step.close_reason is None and not await self._open_on_exchange(symbol):
+        exchange = holding.get(symbol)
+        if step.position is not None and step.close_reason is None and (exchange is None or exchange.amount == 0):
             # a protective order closed it inside the bar where the model's stop did not quite reach
             await self.orders.cancel(symbol, held.protection)
             self._book_close(symbol, held, None, "protective_order", bar_ms)
             return
         if step.position is None or step.close_reason is not None:
             reason = step.close_reason.value if step.close_reason else step.exits[-1].reason.value
-            await self._close(symbol, bar_ms, reason)
+            await self._close(symbol, bar_ms, reason, exchange)
             return
         adds = [i for i in decision.intents if i.kind is IntentKind.ADD]
         added = Decimal(0)
@@ -289,12 +294,14 @@ class LiveEngine:
             self.alert("stop_rejected", f"{symbol}: protective stop refused ({exc}); closing the position")
             await self._close(symbol, bar_ms, "stop_rejected")
 
-    async def _close(self, symbol: str, bar_ms: int, reason: str) -> None:
+    async def _close(self, symbol: str, bar_ms: int, reason: str, exchange=_ASK) -> None:
+        """Close at market what the exchange still holds (``exchange``: its position, if already read)."""
         held = self.held.get(symbol)
         if held is None:
             return
         await self.orders.cancel(symbol, held.protection)
-        exchange = (await self.broker.positions()).get(symbol)
+        if exchange is _ASK:
+            exchange = (await self.broker.positions()).get(symbol)
         exit_price = None
         if exchange is not None and exchange.amount != 0:
             cid = client_id(symbol, bar_ms, "X")
@@ -312,10 +319,6 @@ class LiveEngine:
         if self.metrics is not None and exit_price is not None and pos.risk_per_unit:
             self.metrics.trade_closed(pos.r_multiple(exit_price))
         del self.held[symbol]
-
-    async def _open_on_exchange(self, symbol: str) -> bool:
-        exchange = (await self.broker.positions()).get(symbol)
-        return exchange is not None and exchange.amount != 0
 
     def _on_error(self, symbol: str, exc: BrokerError) -> None:
         self.alert(f"order_error:{exc.code}", f"{symbol}: {exc}")
