@@ -11,6 +11,7 @@ exponential back-off.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import AsyncIterator, Callable
 
@@ -92,7 +93,9 @@ class BarFeed:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
             finally:
-                await client.close()
+                # a socket that does not answer its close must not hold up a reconnect or a shutdown
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(client.close(), 5.0)
 
     async def _catch_up(self, client, ids: list[str]) -> None:
         now = int(await client.fetch_time())
