@@ -596,11 +596,14 @@ def _venue(args: argparse.Namespace) -> int:
     return 0
 
 
-def _catch_early_kill(args: argparse.Namespace) -> None:
-    """The live bot's manual kill switch (SIGUSR1) works from the first moment: caught before the heavy
-    imports, applied once the engine's state is restored, never fatal."""
+def _own_signals(args: argparse.Namespace) -> None:
+    """The live bot's signals, whatever it inherited: SIGINT is its stop signal (deploy/ sends it; a
+    shell's background job would otherwise start it ignored), and the manual kill switch (SIGUSR1)
+    works from the first moment: caught before the heavy imports, applied once the engine's state is
+    restored, never fatal."""
     import signal
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     args.early_signals = []
     signal.signal(signal.SIGUSR1, lambda *_: args.early_signals.append("SIGUSR1"))
 
@@ -658,7 +661,7 @@ _HANDLERS = {("data", "fetch"): _fetch, ("data", "validate"): _validate, ("data"
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "live":
-        _catch_early_kill(args)
+        _own_signals(args)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(message)s",
                         stream=sys.stderr)
     # data-quality warnings are news for the user, not a Python source location
