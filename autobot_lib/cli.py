@@ -201,7 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "(METRICS_PORT). Modes: dry-run simulates fills in-process on live data; testnet uses "
                     "Binance demo trading (demo-trading keys); live trades real money and needs --confirm-live.",
         epilog="Examples: autobot live --mode dry-run --symbols BTCUSDT ETHUSDT;  "
-               "autobot live --mode testnet --symbols BTCUSDT --base-url http://127.0.0.1:8765 (the local venue)")
+               "autobot live --mode testnet --symbols BTCUSDT --base-url http://127.0.0.1:8765 (the local venue). "
+               "The bot runs the decision kernels interpreted (a bar at a time they need no compiler, and "
+               "numba's would hold ~110 MB); AUTOBOT_JIT=1 in the environment compiles them instead.")
     live.add_argument("--mode", required=True, choices=["dry-run", "testnet", "live"])
     live.add_argument("--symbols", nargs="+", metavar="SYMBOL", help="USD-M symbols (default: TRADING_SYMBOLS)")
     live.add_argument("--base-url", help="trade against the local venue at this URL instead of Binance")
@@ -662,6 +664,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "live":
         _own_signals(args)
+        os.environ.setdefault("AUTOBOT_JIT", "0")    # read once, by the first import of the kernels: see _jit
+    try:
+        from autobot_lib import _jit  # noqa: F401  (reads AUTOBOT_JIT before any kernel is imported)
+    except ValueError as exc:
+        print(f"autobot: error: {exc}", file=sys.stderr)
+        return 1
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(message)s",
                         stream=sys.stderr)
     # data-quality warnings are news for the user, not a Python source location

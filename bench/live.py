@@ -8,7 +8,9 @@ breakout fires on every symbol at once: the worst case. For each bar it prints n
 - decision time per symbol (features, signal, decide): p50 / p99 (target p99 < 1 ms);
 - on the busiest bar, from the moment the venue is told to close it: the last entry order acknowledged
   (target < 250 ms) and the last protective stop acknowledged (target < 500 ms);
-- resident memory of the engine's process (target < 300 MB) and its log volume per day at INFO;
+- resident memory of the engine's process (target < 300 MB) and its log volume per day at INFO; the
+  kernels run interpreted, as ``autobot live`` runs them (``AUTOBOT_JIT=1 python bench/live.py`` compiles
+  them, for comparison);
 - ccxt's own throttle, for comparison: what 10 orders take with enableRateLimit (binanceusdm spaces order
   calls 200 ms apart), against the engine's limiter that follows Binance's windows.
 """
@@ -27,6 +29,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+os.environ.setdefault("AUTOBOT_JIT", "0")      # what `autobot live` sets; read by the first autobot_lib import
 
 import numpy as np
 
@@ -146,7 +150,8 @@ def main() -> int:
           f"{np.percentile(decisions, 99):6.0f} us   (target p99 < 1000 us)")
     print(f"busiest bar: {entries} entries; last entry acknowledged {last_entry * 1000:6.1f} ms after the close "
           f"(target < 250 ms); last stop {last_stop * 1000:6.1f} ms (target < 500 ms)")
-    print(f"engine process RSS           {rss_mb:6.0f} MB (target < 300 MB)")
+    kernels = "compiled (AUTOBOT_JIT=1)" if os.environ["AUTOBOT_JIT"] != "0" else "interpreted, as autobot live runs them"
+    print(f"engine process RSS           {rss_mb:6.0f} MB (target < 300 MB); kernels {kernels}")
     print(f"log volume at INFO           {logged / 1024:6.1f} KiB over {args.bars} bars -> "
           f"{per_day / 1024 / 1024:.2f} MiB per day at 1h bars")
     print(f"ccxt's own throttle: 10 orders in a row {throttle:.2f} s ({throttle / 10 * 1000:.0f} ms each; 100 would "

@@ -382,6 +382,9 @@ def test_the_deployed_command_starts_decides_stops_on_sigint_and_health_follows_
                 wait(lambda: heartbeat.exists(), "the first heartbeat")
                 alive = health(tmp_path, env, "--metrics")              # the file and /metrics, while it runs
                 assert alive.returncode == 0 and "bot_heartbeat_ts" in alive.stdout, alive.stdout + alive.stderr
+                # its kernels run interpreted: neither numba nor LLVM is in its memory (see autobot_lib/_jit.py)
+                mapped = Path(f"/proc/{bot.pid}/maps").read_text()
+                assert "python" in mapped and "llvmlite" not in mapped and "numba" not in mapped
         assert bot.wait(timeout=90) == 0, (tmp_path / "bot.out").read_text()[-3000:]
     finally:
         if bot.poll() is None:

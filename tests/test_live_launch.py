@@ -51,6 +51,14 @@ def test_the_cli_refuses_live_without_confirmation(tmp_path):
     assert run.returncode == 2 and "--confirm-live" in run.stderr
 
 
+def test_the_cli_names_a_bad_autobot_jit_value_and_the_fix(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "autobot_lib.cli", "live", "--mode", "dry-run", "--symbols", "BTCUSDT"],
+                         cwd=tmp_path, capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "AUTOBOT_JIT": "yes"})
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert "AUTOBOT_JIT must be 1 (compile the kernels) or 0 (interpret them), got 'yes'" in run.stderr
+
+
 def test_dry_run_decides_and_fills_in_process_and_sends_nothing(trading_venue):
     settings = load_settings(env_file=None, config_json=None, STRATEGY="donchian", MAX_DRAWDOWN=1.0,
                              donchian={"leverage": 5, "use_exit_channel": True, "funding_avoid_min": 0})

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from numba import njit
-
+from autobot_lib._jit import njit
 from autobot_lib.model import Side
 
 

@@ -23,7 +23,7 @@ the step as an argument corrupts numba's cache index once any other step is pass
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from autobot_lib._jit import njit
 
 NAN = np.nan
 

@@ -24,8 +24,8 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
+from autobot_lib._jit import njit
 from autobot_lib.model import ExitReason, Position
 from autobot_lib.risk.params import RiskParams
 
