@@ -10,10 +10,15 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from autobot_lib import _jit
+
 
 def drop_stale(module_file: str, *dependencies: str) -> None:
     """Delete ``module_file``'s numba cache entries if any of ``dependencies`` changed since they were
-    written (a content hash kept beside them). Read-only installs are left alone."""
+    written (a content hash kept beside them). Read-only installs are left alone; so is everything when
+    the kernels are interpreted (AUTOBOT_JIT=0), since nothing is compiled or cached then."""
+    if not _jit.ENABLED:
+        return
     module = Path(module_file)
     cache = module.parent / "__pycache__"
     digest = hashlib.sha256(b"".join(Path(d).read_bytes() for d in dependencies)).hexdigest()

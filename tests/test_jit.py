@@ -5,6 +5,7 @@ The interpreted side runs in its own process, since the choice is made once, at 
 
 from __future__ import annotations
 
+import os
 import pickle
 import subprocess
 import sys
@@ -68,7 +69,7 @@ INTERPRETED = textwrap.dedent("""
 @pytest.fixture(scope="module")
 def interpreted(tmp_path_factory):
     path = tmp_path_factory.mktemp("interpreted") / "out.pickle"
-    env = {**__import__("os").environ, "AUTOBOT_JIT": "0", "PYTHONPATH": str(TESTS)}
+    env = {**os.environ, "AUTOBOT_JIT": "0", "PYTHONPATH": str(TESTS)}
     run = subprocess.run([sys.executable, "-c", INTERPRETED, str(path)], env=env, cwd=TESTS.parent,
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]

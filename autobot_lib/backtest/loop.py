@@ -24,15 +24,14 @@ import math
 
 import numpy as np
 
-from autobot_lib import _jit, _numba_cache
+from autobot_lib import _numba_cache
 from autobot_lib._jit import njit
 from autobot_lib.backtest import costs as _costs
 from autobot_lib.backtest.costs import funding_paid, liquidation_level, slipped_price
 from autobot_lib.risk import kernel as _kernel
 from autobot_lib.risk.kernel import EXIT_REASONS, IN_POSITION, ORDER, decide_bar, units_to_qty
 
-if _jit.ENABLED:
-    _numba_cache.drop_stale(__file__, _kernel.__file__, _costs.__file__)  # the loop inlines their code
+_numba_cache.drop_stale(__file__, _kernel.__file__, _costs.__file__)  # the loop inlines their code
 
 END_OF_DATA = len(EXIT_REASONS)          # exit reason code after ExitReason's
 LIQUIDATION = EXIT_REASONS.index("liquidation")
