@@ -42,10 +42,7 @@ def _oracle_cases(frame):
         ("dc_lower_20", f["dc_lower_20"], lag(talib.MIN(l, 20)), 0),
         ("dc_lower_10", f["dc_lower_10"], lag(talib.MIN(l, 10)), 0),
         ("volume_sma", f["volume_sma"], talib.SMA(v, 20), 0),
-        # TA-Lib seeds MACD's fast EMA late (at the slow EMA's seed); the difference decays as
-        # (11/13)^n, below 1e-15 after 300 bars, so compare from there on
-        ("macd", f["macd"], macd, 300), ("macd_signal", f["macd_signal"], signal, 300),
-        ("macd_hist", f["macd_hist"], hist, 300),
+        ("macd", f["macd"], macd, 0), ("macd_signal", f["macd_signal"], signal, 0), ("macd_hist", f["macd_hist"], hist, 0),
     ]
     return cases
 
@@ -69,16 +66,14 @@ def test_batch_equals_talib(name):
 def test_warmup_is_nan_exactly_as_long_as_talib_lookback(name):
     frame = real(name)
     for label, ours, ref, _ in _oracle_cases(frame):
-        if label.startswith("macd"):
-            continue
         ours = np.asarray(ours, dtype=np.float64)
         first_ours, first_ref = np.argmax(~np.isnan(ours)), np.argmax(~np.isnan(np.asarray(ref)))
         assert first_ours == first_ref, label
         assert np.isnan(ours[:first_ours]).all() and not np.isnan(ours[first_ours:]).any(), label
     f = ind.compute_features(frame)
-    # MACD line exists once the slow EMA does; the signal after 9 more MACD values (TA-Lib's index 33)
-    assert np.argmax(f["macd"].notna().to_numpy()) == 25
-    assert np.argmax(f["macd_signal"].notna().to_numpy()) == 33
+    # MACD line, signal and histogram all appear at TA-Lib's index slow-1 + signal-1 = 33
+    for column in ("macd", "macd_signal", "macd_hist"):
+        assert np.argmax(f[column].notna().to_numpy()) == 33, column
     assert f.iloc[ind.FeatureSpec().warmup_bars - 1:].notna().all().all()
 
 
@@ -87,9 +82,53 @@ def test_streaming_equals_batch_at_every_bar(name):
     frame = real(name).iloc[-20000:]
     batch = ind.compute_features(frame).to_numpy()
     stream = ind.FeatureStream()
+    assert {"macd", "macd_signal", "macd_hist"} <= set(stream.columns)
     rows = np.array([list(stream.update(*bar).values()) for bar in frame.itertuples(index=False)])
     np.testing.assert_allclose(rows, batch, rtol=1e-9, atol=0, equal_nan=True)
     assert np.array_equal(np.isnan(rows), np.isnan(batch))
+
+
+MACD_PARAMS = [(12, 26, 9), (5, 35, 5), (3, 10, 16), (12, 26, 1), (25, 26, 9)]
+
+
+@pytest.mark.parametrize("name", FILES)
+@pytest.mark.parametrize("params", MACD_PARAMS)
+def test_macd_equals_talib_from_its_first_value(name, params):
+    """TA-Lib's MACD seeds the fast EMA with the SMA of the ``fast`` closes ending at the slow EMA's
+    first bar and the signal with the SMA of the first ``signal`` MACD values: ours matches it from
+    its first value (bars < 300 included), with exactly its NaN warm-up, for the line, signal and hist."""
+    frame = real(name)
+    close = frame["close"].to_numpy(dtype=np.float64)
+    fast, slow, signal = params
+    ours = ind.MACD(*params).batch(frame)
+    atol = 1e-9 * np.median(close)   # the line crosses zero: relative error alone is meaningless there
+    for column, ref in zip(("macd", "macd_signal", "macd_hist"), talib.MACD(close, fast, slow, signal)):
+        got = ours[column].to_numpy()
+        first = slow - 1 + signal - 1
+        assert np.isnan(ref[:first]).all() and not np.isnan(ref[first:]).any()   # TA-Lib's lookback
+        assert np.array_equal(np.isnan(got), np.isnan(ref)), column
+        np.testing.assert_allclose(got[first:300], ref[first:300], rtol=1e-9, atol=atol, err_msg=f"{column} < 300")
+        np.testing.assert_allclose(got[first:], ref[first:], rtol=1e-9, atol=atol, err_msg=column)
+
+
+@pytest.mark.parametrize("params", MACD_PARAMS[:3])
+def test_macd_stream_equals_batch_exactly_from_the_first_bar(params):
+    """Bar by bar from no history, through the fast EMA's skipped bars and both seeds, the streaming MACD
+    gives the batch's line, signal and hist bit for bit, also across a JSON restart inside the warm-up."""
+    frame = real("binance_usdm_BTCUSDT_1h.csv.gz").iloc[:600]
+    macd = ind.MACD(*params)
+    batch = macd.batch(frame).to_numpy()
+    bars = list(frame.itertuples(index=False))
+    stream = macd.stream()
+    rows = [stream.update(*bar) for bar in bars]
+    assert np.array_equal(np.array(rows), batch, equal_nan=True)
+    restart = params[1] - params[0] - 1            # inside the bars the fast EMA skips
+    first = macd.stream()
+    for bar in bars[:restart]:
+        first.update(*bar)
+    second = ind.IndicatorStream.from_state(macd, json.loads(json.dumps(first.get_state())))
+    rows = [second.update(*bar) for bar in bars[restart:]]
+    assert np.array_equal(np.array(rows), batch[restart:], equal_nan=True)
 
 
 def test_stream_state_survives_a_restart_through_json():

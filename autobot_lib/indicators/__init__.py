@@ -192,7 +192,9 @@ def ADX(period: int = 14) -> Indicator:
 
 
 def MACD(fast: int = 12, slow: int = 26, signal: int = 9, column: str = "close") -> Indicator:
-    """MACD line (EMA fast - EMA slow), its signal EMA, and the histogram."""
+    """MACD line (EMA fast - EMA slow), its signal EMA, and the histogram, as TA-Lib computes them: the
+    fast EMA is seeded over the ``fast`` bars ending at the slow EMA's seed, and all three columns start
+    together at bar slow-1 + signal-1 (33 for 12/26/9), NaN before."""
     f, s, g = (_period(f"MACD {k}", v) for k, v in (("fast", fast), ("slow", slow), ("signal", signal)))
     if f >= s:
         raise ValueError(f"MACD fast period must be shorter than slow, got fast={f}, slow={s}")

@@ -117,13 +117,20 @@ def atr_step(s, ring, bars, i, out):
 
 @njit(cache=True)
 def macd_step(s, ring, bars, i, out):
-    # s = (src, fast n, alpha, count, value, slow n, alpha, count, value, signal n, alpha, count, value)
+    """MACD as TA-Lib computes it: the fast EMA is seeded with the mean of the ``fast`` inputs that end
+    where the slow EMA's seed ends (it skips the first slow - fast inputs), so both start at bar
+    slow-1; the signal EMA is seeded with the mean of the first ``signal`` MACD values; and all three
+    outputs appear together at bar slow-1 + signal-1 (33 for 12/26/9), the line NaN until then.
+
+    s = (src, fast n, alpha, count, value, slow n, alpha, count, value, signal n, alpha, count, value).
+    The slow average's seeding count is the bar counter (it counts every input until it reaches slow n),
+    so the skip needs no state of its own."""
     x = bars[i, int(s[0])]
-    fc, fv, fast = _avg(s[1], s[2], s[3], s[4], x)
     sc, sv, slow = _avg(s[5], s[6], s[7], s[8], x)
+    fc, fv, fast = _avg(s[1], s[2], s[3], s[4], x if s[7] >= s[5] - s[1] else NAN)
     line = fast - slow
     gc, gv, signal = _avg(s[9], s[10], s[11], s[12], line)
-    out[i, 0] = line
+    out[i, 0] = line if signal == signal else NAN
     out[i, 1] = signal
     out[i, 2] = line - signal
     return (s[0], s[1], s[2], fc, fv, s[5], s[6], sc, sv, s[9], s[10], gc, gv)
