@@ -28,8 +28,8 @@ def _add_research(p: argparse.ArgumentParser, out: str) -> None:
     p.add_argument("-f", "--params", help="a params YAML (see params/default.yaml)")
     p.add_argument("--strategy", choices=["autobot", "donchian"], help="override STRATEGY")
     p.add_argument("--equity", type=float, default=10_000.0, help="(default: %(default)s)")
-    p.add_argument("--taker-fee", type=float, default=0.0005, help="(default: %(default)s)")
-    p.add_argument("--slippage-bps", type=float, default=1.0, help="(default: %(default)s)")
+    p.add_argument("--taker-fee", type=float, help="override TAKER_FEE (default: the settings', 0.0005)")
+    p.add_argument("--slippage-bps", type=float, help="override SLIPPAGE_BPS (default: the settings', 1.0)")
     p.add_argument("--out", default=out, help="report folder (default: %(default)s)")
     _add_market(p)
 
@@ -236,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     venue.add_argument("--rate-limit-scale", type=float, default=1.0, metavar="X",
                        help="announce Binance's request limits times X in exchangeInfo, so a bot that follows "
                             "them keeps up with a fast replay (default: %(default)s)")
+    venue.add_argument("-f", "--params", help="a params YAML: the account's fees are its TAKER_FEE and MAKER_FEE "
+                                              "(default: the settings' defaults, Binance's regular tier)")
     venue.add_argument("--host", default="127.0.0.1", help="(default: %(default)s)")
     venue.add_argument("--port", type=int, default=8765, help="(default: %(default)s)")
     return parser
@@ -362,7 +364,8 @@ def _research_inputs(args: argparse.Namespace):
     from autobot_lib.data import describe_path, load_funding
     from autobot_lib.data.frame import to_utc
 
-    settings = load_settings(args.params, **({"STRATEGY": args.strategy} if args.strategy else {}))
+    overrides = {"STRATEGY": args.strategy, "TAKER_FEE": args.taker_fee, "SLIPPAGE_BPS": args.slippage_bps}
+    settings = load_settings(args.params, **{k: v for k, v in overrides.items() if v is not None})
     files = {describe_path(p).get("symbol"): p for p in args.data}
     bars, funding = {}, {}
     for symbol in args.symbols:
@@ -383,15 +386,13 @@ def _research_inputs(args: argparse.Namespace):
 
 
 def _backtest(args: argparse.Namespace) -> int:
-    from autobot_lib.backtest import CostModel, run_backtest
+    from autobot_lib.backtest import run_backtest
     from autobot_lib.backtest.report import generate_report, write_backtest_report
     from autobot_lib.config import load_rules
     from autobot_lib.journal import funnel
 
     settings, bars, funding = _research_inputs(args)
-    costs = CostModel(taker_fee=args.taker_fee, slippage_bps=args.slippage_bps)
-    result = run_backtest(bars, settings, equity=args.equity, costs=costs, funding=funding,
-                          rules=load_rules(args.params))
+    result = run_backtest(bars, settings, equity=args.equity, funding=funding, rules=load_rules(args.params))
     m = generate_report(result.trades, result.equity["equity"], args.equity).iloc[0]
     first = next(iter(bars.values()))
     print(f"{', '.join(bars)} {first.index[0]:%Y-%m-%d} .. {first.index[-1]:%Y-%m-%d}, strategy {settings.STRATEGY}, "
@@ -404,6 +405,9 @@ def _backtest(args: argparse.Namespace) -> int:
     f = funnel(result.journal)
     print(f"funnel: {f.bars} bars, {sum(f.proposed.values())} proposed, {sum(f.gate.values())} gated, "
           f"{sum(f.vetoes.values())} vetoed, {f.orders} orders")
+    halted = int(result.equity["halted"].sum())
+    if halted:
+        print(f"halted {halted} bars by the daily loss limit (BACKTEST_HALT_REARM={settings.BACKTEST_HALT_REARM})")
     for kind, path in write_backtest_report(result, bars, args.out).items():
         print(f"{kind}: {path}")
     return 0
@@ -430,14 +434,13 @@ def _baseline(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from autobot_lib.backtest import CostModel
+    from autobot_lib.backtest import cost_model
     from autobot_lib.backtest.sweep import heatmap, sweep_on_dask
     from autobot_lib.report import write_html_page
     from autobot_lib._fs import atomic_path
 
-    _, bars, _ = _research_inputs(args)
-    costs = CostModel(taker_fee=args.taker_fee, slippage_bps=args.slippage_bps)
-    grid = sweep_on_dask(bars, args.entries, args.exits, costs=costs, scheduler=args.scheduler)
+    settings, bars, _ = _research_inputs(args)
+    grid = sweep_on_dask(bars, args.entries, args.exits, costs=cost_model(settings), scheduler=args.scheduler)
     if args.metric not in grid.columns:
         raise ValueError(f"--metric must be one of {list(grid.columns[3:])}, got {args.metric!r}")
     import pandas as pd
@@ -454,7 +457,6 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _walkforward(args: argparse.Namespace) -> int:
-    from autobot_lib.backtest import CostModel
     from autobot_lib.backtest.walkforward import make_folds, walk_forward
     from autobot_lib.research import walk_forward_figure
     from autobot_lib.report import write_html_page
@@ -468,9 +470,8 @@ def _walkforward(args: argparse.Namespace) -> int:
             raise ValueError(f"--grid takes KEY=V1,V2,..., got {item!r}")
         grid[key] = [_number(v) for v in values.split(",")]
     folds = make_folds(next(iter(bars.values())).index, args.train_bars, args.test_bars, anchored=args.anchored)
-    costs = CostModel(taker_fee=args.taker_fee, slippage_bps=args.slippage_bps)
-    result = walk_forward(bars, settings, grid, folds, objective=args.objective, costs=costs,
-                          scheduler=args.scheduler, equity=args.equity)
+    result = walk_forward(bars, settings, grid, folds, objective=args.objective, scheduler=args.scheduler,
+                          equity=args.equity)
     shown = result.folds.drop(columns=["train_start", "train_end"]).copy()
     shown["test_start"] = shown["test_start"].dt.strftime("%Y-%m-%d")
     shown["test_end"] = shown["test_end"].dt.strftime("%Y-%m-%d")
@@ -567,8 +568,11 @@ def _health(args: argparse.Namespace) -> int:
 
 
 def _venue(args: argparse.Namespace) -> int:
+    from autobot_lib.config import load_settings
     from autobot_lib.data import describe_path, load_funding, load_ohlcv
     from autobot_lib.exchange.venue import DEMO_API_KEY, DEMO_API_SECRET, MarketBook, VenueServer
+
+    settings = load_settings(args.params)
 
     books = {"usdm": MarketBook("usdm"), "spot": MarketBook("spot")}
     for path in args.data:
@@ -587,7 +591,8 @@ def _venue(args: argparse.Namespace) -> int:
     secret = os.environ.get("AUTOBOT_VENUE_API_SECRET") or DEMO_API_SECRET
     server = VenueServer(usdm=books["usdm"], spot=books["spot"], host=args.host, port=args.port,
                          api_keys={key: secret}, start=(args.start or "auto") if replaying else None,
-                         speed=args.speed or "manual", balance=args.balance)
+                         speed=args.speed or "manual", balance=args.balance, taker_fee=settings.TAKER_FEE,
+                         maker_fee=settings.MAKER_FEE)
     print(f"venue on http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
     if server.replay is not None:
         import pandas as pd

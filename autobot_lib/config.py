@@ -30,6 +30,8 @@ from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
+from autobot_lib.model import BINANCE_MAKER_FEE, BINANCE_TAKER_FEE
+
 
 class ConfigError(ValueError):
     """Settings that cannot be used; the message names every bad key, its value and what is allowed."""
@@ -172,6 +174,15 @@ class Settings(BaseSettings):
     FUNDING_AVOID_MIN: int = Field(5, ge=0, le=480)
     MIN_POSITION_VALUE: float = Field(5.0, ge=0)
     MAX_POSITION_VALUE_RATIO: float = Field(0.10, gt=0, le=10)
+
+    # --- costs: the one source for the backtester, the live margin check, the paper broker and the venue --
+    TAKER_FEE: float = Field(BINANCE_TAKER_FEE, ge=0, lt=0.01)     # market and stop fills
+    MAKER_FEE: float = Field(BINANCE_MAKER_FEE, ge=-0.01, lt=0.01)  # resting limit fills (take profits as maker)
+    SLIPPAGE_BPS: float = Field(1.0, ge=0, lt=1000)     # backtest: every market / stop fill, against the trader
+    SLIPPAGE_ATR: float = Field(0.0, ge=0, lt=1)        # backtest: plus this share of ATR
+    TP_AS_MAKER: bool = False                           # backtest: take profits as resting limits (maker, no slip)
+    # backtest: when a daily-loss halt ends (live, only a person re-arms: autobot live --rearm)
+    BACKTEST_HALT_REARM: Literal["next_day", "never"] = "next_day"
 
     # --- AUTOBOT indicator periods (constants.py) ------------------------------------------------
     RSI_PERIOD: int = Field(14, ge=2, le=500)

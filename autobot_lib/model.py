@@ -12,6 +12,16 @@ from enum import StrEnum
 
 import pandas as pd
 
+# Binance USD-M's regular-tier commission: the default of the TAKER_FEE / MAKER_FEE settings, which the
+# backtester's costs, the live margin check, the paper broker and the local venue all read
+BINANCE_TAKER_FEE = 0.0005
+BINANCE_MAKER_FEE = 0.0002
+
+# a trade log's columns: the backtester's and the live engine's alike
+TRADE_COLUMNS = ["symbol", "side", "entry_time", "entry_price", "initial_stop", "exit_time", "exit_price", "qty",
+                 "notional", "fees", "funding", "pnl", "r_multiple", "mae_r", "mfe_r", "bars_held", "exit_reason",
+                 "entry_rules", "entry_regime"]
+
 
 class Side(StrEnum):
     LONG = "LONG"

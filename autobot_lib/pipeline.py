@@ -137,6 +137,9 @@ def _position_dict(p: Position | None) -> dict | None:
 
 def _position_intents(symbol: str, pos: Position, step: PositionStep, filters: MarketFilters,
                       close: float) -> list[OrderIntent]:
+    """What a held position's bar asks of the exchange: the fills its standing orders made inside the bar
+    (EXIT / PARTIAL_EXIT), pyramid adds, a market exit, and the stop to stand for the next bar when it
+    moved or the quantity it covers changed."""
     intents = []
     for fill in step.exits:
         kind = IntentKind.EXIT if step.position is None and fill is step.exits[-1] else IntentKind.PARTIAL_EXIT
@@ -149,33 +152,35 @@ def _position_intents(symbol: str, pos: Position, step: PositionStep, filters: M
         intents.append(OrderIntent(symbol, IntentKind.EXIT, pos.side, round_down(step.position.qty, filters.step_size),
                                    close, reduce_only=True,
                                    reason=step.close_reason.value))
-    elif step.position is not None and (step.stop_moved or step.adds):
+    elif step.position is not None and (step.stop_moved or step.adds or step.exits):
         new = step.position
+        reason = "break_even" if new.be_promoted and not pos.be_promoted else "trail" if step.stop_moved else "quantity"
         intents.append(OrderIntent(symbol, IntentKind.STOP, pos.side, round_down(new.qty, filters.step_size),
-                                   new.stop, stop_price=round_price(new.stop, filters), reduce_only=True,
-                                   reason="break_even" if new.be_promoted and not pos.be_promoted else "trail"))
+                                   new.stop, stop_price=round_price(new.stop, filters), reduce_only=True, reason=reason))
     return intents
 
 
 def decide(symbol: str, ctx: Context, signal: Signal, account: Account, params: RiskParams,
            strategy: str = "autobot") -> Decision:
-    """The decision for one closed bar of one symbol (compiled: :func:`autobot_lib.risk.kernel.decide_bar`)."""
+    """The decision for one closed bar of one symbol (compiled: :func:`autobot_lib.risk.kernel.decide_bar`).
+
+    ``account.positions`` are the positions held after this bar's fills inside it, with the entries
+    already decided on this bar (they count toward MAX_POSITIONS); ``symbol``'s own position is the one
+    held into the bar."""
     bar, filters = ctx.bar, ctx.filters
     position = account.position(symbol)
     upper, lower = ctx.exit_channel if ctx.exit_channel is not None else (math.nan, math.nan)
-    step_size = float(filters.step_size)
     exits, adds = step_buffers(params)
     side = signal.proposal.side
     held_elsewhere = tuple(p for p in account.positions if p.symbol != symbol)
     margin_account = Account(account.equity, account.available, account.peak_equity, account.daily_anchor,
                              account.state, held_elsewhere)
     outcome, gate, vetoes, sized, size, state, n_exits, n_adds, moved, close_reason, closed = kernel.decide_bar(
-        kernel.position_tuple(position), bar.open, bar.high, bar.low, bar.close, ctx.atr, ctx.adx, ctx.adx_prev,
+        kernel.position_state(position), bar.open, bar.high, bar.low, bar.close, ctx.atr, ctx.adx, ctx.adx_prev,
         kernel.regime_code(ctx.regime), ctx.regime_age, upper, lower, signal.direction, side.sign if side else 0,
         account.equity, account.available, account.peak_equity, account.daily_anchor, _STATES[account.state],
         len(account.positions), correlated(symbol, margin_account, ctx.correlations, params.correlation_threshold),
-        ctx.decided_at.value, step_size, kernel.step_scale(step_size), float(filters.min_qty),
-        float(filters.min_notional), kernel.kernel_params(params), exits, adds)
+        ctx.decided_at.value, kernel.market(filters), kernel.kernel_params(params), exits, adds)
     step = None if position is None else position_step_from(position, state, exits[:n_exits], adds[:n_adds], moved,
                                                              close_reason, closed)
     return decision_from(symbol, ctx, signal, params, strategy, int(outcome), int(gate), int(vetoes),
@@ -222,21 +227,24 @@ def decision_from(symbol: str, ctx: Context, signal: Signal, params: RiskParams,
 
 def _entry_intent(symbol: str, side: Side, price: float, ctx: Context, size: Size, params: RiskParams,
                   signal: Signal) -> OrderIntent:
-    stop = initial_stop(side, price, ctx.atr, params.stop_atr_k)
-    target = take_profit_price(side, price, size.stop_distance, params.take_profit_r)
+    """The market entry; its stop and target as they would stand if it filled at ``price`` (the decided
+    close): :func:`open_position` sets them from the real fill."""
+    stop = initial_stop(side, price, ctx.atr, params, ctx.filters)
+    target = take_profit_price(side, price, size.stop_distance, params, ctx.filters)
     rules = ",".join(name for name, _, _ in signal.rules_hit)
     return OrderIntent(symbol, IntentKind.ENTRY, side, size.qty, price, stop_price=round_price(stop, ctx.filters),
                        take_profit=None if target is None else round_price(target, ctx.filters), reason=rules)
 
 
 def open_position(intent: OrderIntent, fill_price: float, atr: float, opened_at: pd.Timestamp,
-                  params: RiskParams) -> Position:
-    """The position an ENTRY intent becomes once filled at ``fill_price`` (stop distance kept in price)."""
-    distance = atr * params.stop_atr_k
-    side = intent.side
-    qty = float(intent.qty)
-    return Position(intent.symbol, side, qty, fill_price, fill_price - side.sign * distance,
-                    take_profit_price(side, fill_price, distance, params.take_profit_r), distance, atr, opened_at, qty)
+                  params: RiskParams, filters: MarketFilters = MarketFilters()) -> Position:
+    """The position an ENTRY intent becomes once filled at ``fill_price``: the backtester's loop opens its
+    positions with the same function (:func:`autobot_lib.risk.kernel.opened`)."""
+    state = kernel.opened(intent.side.sign, float(intent.qty), float(fill_price), float(atr),
+                          kernel.kernel_params(params), kernel.market(filters))
+    return Position(intent.symbol, intent.side, state.qty, state.entry, state.stop,
+                    None if state.take_profit != state.take_profit else state.take_profit, state.risk_per_unit,
+                    state.atr_at_entry, opened_at, state.initial_qty)
 
 
 # --- a whole history, flat ---------------------------------------------------------------------------

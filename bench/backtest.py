@@ -29,7 +29,7 @@ import vectorbt as vbt
 from autobot_lib.backtest import run_backtest
 from autobot_lib.config import load_settings
 from autobot_lib.data import load_ohlcv
-from peers import FREE, backtesting_py_donchian, plain_donchian_settings, same_trades
+from peers import backtesting_py_donchian, plain_donchian_settings, same_trades
 
 DATA = Path(os.environ.get("AUTOBOT_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "ohlcv"))
 
@@ -78,7 +78,7 @@ def main() -> int:
               f"target 250,000 bars/s)")
 
         settings = plain_donchian_settings()
-        t_ours, ours = best(lambda: run_backtest(bars, settings, costs=FREE, equity=1e6), args.repeat)
+        t_ours, ours = best(lambda: run_backtest(bars, settings, equity=1e6), args.repeat)
         theirs, _, _ = backtesting_py_donchian(bars)
         t_bt = min(backtesting_py_donchian(bars)[2] for _ in range(args.repeat))
         t_vbt, vbt_trades = vectorbt_donchian(bars)

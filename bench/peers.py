@@ -13,20 +13,17 @@ import numpy as np
 import pandas as pd
 from backtesting import Backtest, Strategy
 
-from autobot_lib.backtest import CostModel
 from autobot_lib.config import load_settings
-
-FREE = CostModel(taker_fee=0.0, maker_fee=0.0, slippage_bps=0.0)
 
 
 def plain_donchian_settings(entry: int = 20, exit: int = 10):
     """AUTOBOT settings that reduce the Donchian strategy to the plain breakout: exit channel on; stops,
     trailing and every other exit far away or off; no vetoes that a peer tool does not have; 1x leverage,
     which cannot be liquidated (at 10x our engine liquidates a long in the March 2020 crash, a peer
-    without margin cannot)."""
+    without margin cannot); no fees or slippage."""
     return load_settings(
         env_file=None, config_json=None, STRATEGY="donchian", MAX_DRAWDOWN=1.0, MAX_HOLDING_BARS=0,
-        EXIT_ON_REGIME_CHANGE=False, BREAK_EVEN_R=0,
+        EXIT_ON_REGIME_CHANGE=False, BREAK_EVEN_R=0, TAKER_FEE=0.0, MAKER_FEE=0.0, SLIPPAGE_BPS=0.0,
         donchian={"channel_len": entry, "exit_channel_len": exit, "use_exit_channel": True, "atr_stop_k": 20, "leverage": 1,
                   "atr_trail_k": 20, "enable_pyramiding": False, "daily_loss_limit": 1.0, "funding_avoid_min": 0})
 

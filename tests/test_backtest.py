@@ -1,4 +1,6 @@
-"""The event-driven backtester: hand-checked fills and costs, accounting identities, compiled == reference."""
+"""The event-driven backtester: hand-checked fills and costs, accounting identities, the daily-loss halt.
+
+(The independent oracle, tests/oracle_backtest.py, checks it on real data: tests/test_oracle.py.)"""
 
 from __future__ import annotations
 
@@ -6,15 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autobot_lib.backtest import CostModel, liquidation_price, run_backtest
+from autobot_lib.backtest import liquidation_price, run_backtest
 from autobot_lib.config import load_settings
 from autobot_lib.model import Side
 from autobot_lib.regime import Regime
 from autobot_lib.rules import Category, Rule, RuleSet
 from conftest import real, real_funding
-from reference_backtest import reference_backtest
 
-FREE = CostModel(taker_fee=0.0, maker_fee=0.0, slippage_bps=0.0)
+FREE = dict(TAKER_FEE=0.0, MAKER_FEE=0.0, SLIPPAGE_BPS=0.0)
 
 
 def _bars(rows: list[tuple[float, float, float, float]], start: str = "2025-01-01") -> pd.DataFrame:
@@ -24,7 +25,7 @@ def _bars(rows: list[tuple[float, float, float, float]], start: str = "2025-01-0
     return frame
 
 
-def _scripted(n_warm: int, script: list[tuple[float, float, float, float]], trigger_at: int):
+def _scripted(n_warm: int, script: list[tuple[float, float, float, float]], trigger_at: int, **costs):
     """Flat warm-up bars (ATR settles at 2), then the script; one rule fires on bar ``trigger_at`` only."""
     warm = [(100.0, 101.0, 99.0, 100.0)] * n_warm
     frame = _bars(warm + script)
@@ -34,7 +35,8 @@ def _scripted(n_warm: int, script: list[tuple[float, float, float, float]], trig
     rules = RuleSet([Rule("GO_LONG", Category.CUSTOM, "volume > 1.5", 1.0, 1.0, frozenset(Regime))])
     settings = load_settings(env_file=None, ACTIVATION_THRESHOLD=0.5, ADX_CHOP_FILTER=False, BLOCK_RANGE_ENTRIES=False,
                              TREND_STABLE_BARS=1, MAX_POSITION_VALUE_RATIO=5.0, RISK_PER_TRADE=0.01,
-                             EXIT_ON_REGIME_CHANGE=False, BREAK_EVEN_R=0, TRAIL_ATR_MULTIPLIER=20, MAX_DRAWDOWN=1.0)
+                             EXIT_ON_REGIME_CHANGE=False, BREAK_EVEN_R=0, TRAIL_ATR_MULTIPLIER=20, MAX_DRAWDOWN=1.0,
+                             **{**FREE, **costs})
     return frame, rules, settings
 
 
@@ -44,7 +46,7 @@ def test_entry_fills_at_next_open_and_the_stop_inside_a_bar():
                                             (100.5, 101, 99.8, 100),  # entry fills at this open: 100.5
                                             (100, 100, 97.0, 98)],    # low 97 < stop 97.5: stopped at 97.5
                                        trigger_at=0)
-    result = run_backtest(frame, settings, rules=rules, costs=FREE)
+    result = run_backtest(frame, settings, rules=rules)
     (trade,) = result.trades.itertuples()
     assert trade.entry_time == frame.index[61] and trade.entry_price == 100.5
     assert trade.exit_price == 97.5 and trade.exit_reason == "stop_loss"
@@ -56,23 +58,23 @@ def test_entry_fills_at_next_open_and_the_stop_inside_a_bar():
 def test_pessimistic_rule_when_stop_and_target_share_a_bar():
     frame, rules, settings = _scripted(60, [(100, 101, 99, 100), (100, 100.5, 99.5, 100),
                                             (100, 107, 96, 101)], trigger_at=0)   # both 97 and 106 reached
-    trade = run_backtest(frame, settings, rules=rules, costs=FREE).trades.iloc[0]
+    trade = run_backtest(frame, settings, rules=rules).trades.iloc[0]
     assert trade.exit_reason == "stop_loss" and trade.exit_price == 97.0
 
 
 def test_fees_and_slippage():
-    frame, rules, settings = _scripted(60, [(100, 101, 99, 100), (100, 100.5, 99.5, 100),
-                                            (100, 106.5, 99.5, 106)], trigger_at=0)
-    costs = CostModel(taker_fee=0.0005, slippage_bps=10)
-    trade = run_backtest(frame, settings, rules=rules, costs=costs).trades.iloc[0]
+    script = [(100, 101, 99, 100), (100, 100.5, 99.5, 100), (100, 106.5, 99.5, 106)]
+    frame, rules, settings = _scripted(60, script, trigger_at=0, TAKER_FEE=0.0005, SLIPPAGE_BPS=10)
+    trade = run_backtest(frame, settings, rules=rules).trades.iloc[0]
     entry = 100 * 1.001                       # bought 10 bps above the open
-    target = entry + 2 * 3.0                  # 2R from the fill
+    target = 106.1                            # 2R from the fill (106.1), on the 0.01 tick grid toward the market
     exit_ = target * (1 - 0.001)              # the take-profit market order slips too
     qty = trade.qty
     assert trade.entry_price == pytest.approx(entry) and trade.exit_price == pytest.approx(exit_)
     assert trade.fees == pytest.approx(qty * (entry + exit_) * 0.0005)
     assert trade.pnl == pytest.approx(qty * (exit_ - entry) - trade.fees)
-    maker = run_backtest(frame, settings, rules=rules, costs=CostModel(tp_as_maker=True, slippage_bps=10)).trades.iloc[0]
+    _, _, maker_settings = _scripted(60, script, trigger_at=0, TAKER_FEE=0.0005, SLIPPAGE_BPS=10, TP_AS_MAKER=True)
+    maker = run_backtest(frame, maker_settings, rules=rules).trades.iloc[0]
     assert maker.exit_price == pytest.approx(target) and maker.exit_reason == "take_profit"
 
 
@@ -81,13 +83,15 @@ def test_liquidation_before_a_stop_that_cannot_protect():
     # stop (97.5), and the open below the liquidation price means the exchange liquidates
     frame, rules, settings = _scripted(60, [(100, 101, 99, 100), (100.5, 101, 100, 100.5),
                                             (85, 86, 84, 85)], trigger_at=0)
-    trade = run_backtest(frame, settings, rules=rules, costs=FREE).trades.iloc[0]
+    trade = run_backtest(frame, settings, rules=rules).trades.iloc[0]
     liq = liquidation_price(Side.LONG, 100.5, 10, 0.004)
     assert trade.exit_reason == "liquidation" and trade.exit_price == pytest.approx(liq)
     assert trade.fees == pytest.approx(trade.qty * liq * 0.0125)
 
 
 def test_accounting_identity_and_funding_recomputed_independently():
+    """Funding at time T is paid by the position held at T, at the close of the bar that ends at T (the mark
+    then): entries fill at T+ (they miss it), market exits at T+ (they pay it), stops inside a bar before."""
     bars = real("binance_usdm_ETHUSDT_1h.csv.gz").iloc[-8000:]
     funding = real_funding("binance_usdm_ETHUSDT_funding.csv.gz")
     settings = load_settings(env_file=None, ACTIVATION_THRESHOLD=0.4, MAX_DRAWDOWN=1.0)
@@ -95,57 +99,43 @@ def test_accounting_identity_and_funding_recomputed_independently():
     trades = result.trades
     assert len(trades) > 50
     assert result.final_equity == pytest.approx(10_000 + trades["pnl"].sum(), rel=1e-12)
-    opens = bars["open"]
+    closes = bars["close"]
+    hour = pd.Timedelta("1h")
+    charged = 0
     for t in trades.itertuples():
-        events = funding[(funding.index > t.entry_time) & (funding.index <= t.exit_time)]
-        if t.exit_reason != "end_of_data":
-            events = events[events.index < t.exit_time + pd.Timedelta("1h")]
+        last = t.exit_time + (hour if t.exit_reason == "end_of_data" else pd.Timedelta(0))
+        inside = t.exit_reason not in ("regime_change", "max_holding_time", "exit_channel", "end_of_data")
+        events = funding[(funding.index > t.entry_time) & (funding.index <= last)]
+        if inside:   # a stop or target inside the bar that opened at exit_time: before that bar's close
+            events = events[events.index <= t.exit_time]
         sign = 1 if t.side == "LONG" else -1
-        expected = sum(sign * t.qty * opens.loc[ts] * r for ts, r in events["funding_rate"].items())
-        partial = t.exit_reason in ("tp_ladder",)
-        if not partial:
-            assert t.funding == pytest.approx(expected, rel=1e-9, abs=1e-9), t
+        expected = sum(sign * t.qty * closes.loc[ts - hour] * r for ts, r in events["funding_rate"].items())
+        assert t.funding == pytest.approx(expected, rel=1e-9, abs=1e-9), t
+        charged += len(events)
+    assert charged > 50
     assert (result.equity["drawdown"] >= 0).all() and result.equity["drawdown"].max() < 1
 
 
-def _oracle_cases():
-    btc = real("binance_usdm_BTCUSDT_1h.csv.gz")
-    eth = real("binance_usdm_ETHUSDT_1h.csv.gz")
-    funding = {"BTCUSDT": real_funding("binance_usdm_BTCUSDT_funding.csv.gz")}
-    ladder_costs = CostModel(tp_as_maker=True, slippage_atr=0.05)
-    return {
-        "autobot, funding": (btc.iloc[-6000:], dict(ACTIVATION_THRESHOLD=0.45, MAX_DRAWDOWN=1.0), dict(funding=funding)),
-        "donchian, exit channel, pyramiding": (btc.iloc[-6000:], dict(STRATEGY="donchian", MAX_DRAWDOWN=1.0, donchian={
-            "use_exit_channel": True, "enable_pyramiding": True}), {}),
-        "take-profit ladder, maker targets, ATR slippage": (btc.iloc[-6000:], dict(
-            ACTIVATION_THRESHOLD=0.45, MAX_DRAWDOWN=1.0, TP_LADDER=[[1.0, 0.5], [2.0, 0.5]]), dict(costs=ladder_costs)),
-        "two symbols, different spans": ({"BTCUSDT": btc.iloc[-5000:], "ETHUSDT": eth.iloc[-4200:-300]}, dict(
-            ACTIVATION_THRESHOLD=0.4, MAX_POSITIONS=2, MAX_DRAWDOWN=1.0), {}),
-        "20x leverage: liquidations": (btc.iloc[:9000], dict(STRATEGY="donchian", MAX_DRAWDOWN=1.0, donchian={
-            "leverage": 20, "atr_stop_k": 15}), {}),
-        "warm-up only (trade_from)": (btc.iloc[-3000:], dict(ACTIVATION_THRESHOLD=0.45, MAX_DRAWDOWN=1.0),
-                                      dict(trade_from=btc.index[-1500])),
-    }
-
-
-@pytest.mark.parametrize("case", ["autobot, funding", "donchian, exit channel, pyramiding",
-                                  "take-profit ladder, maker targets, ATR slippage", "two symbols, different spans",
-                                  "20x leverage: liquidations", "warm-up only (trade_from)"])
-def test_compiled_loop_equals_the_python_reference_calling_decide_on_every_bar(case):
-    """The compiled loop against a plain-Python backtester (tests/reference_backtest.py) that calls
-    :func:`autobot_lib.pipeline.decide`, the live engine's entry point, on every bar."""
-    bars, overrides, kwargs = _oracle_cases()[case]
-    settings = load_settings(env_file=None, config_json=None, **overrides)
-    fast = run_backtest(bars, settings, **kwargs)
-    slow = reference_backtest(bars, settings, **kwargs)
-    assert len(fast.trades) > 20
-    pd.testing.assert_frame_equal(fast.trades, slow.trades, check_dtype=False)
-    pd.testing.assert_frame_equal(fast.equity, slow.equity)
-    assert list(fast.journal.columns) == list(slow.journal.columns)
-    for column in fast.journal.columns:
-        assert fast.journal[column].tolist() == slow.journal[column].tolist(), column
-    if "liquidations" in case:
-        assert (fast.trades["exit_reason"] == "liquidation").sum() > 0
+def test_a_daily_loss_halt_lasts_as_backtest_halt_rearm_says():
+    """The daily loss limit halts entries (the live trading-state machine); the backtest re-arms at the next
+    UTC day or never, and the halted bars show in the journal and the equity curve."""
+    bars = real("binance_usdm_BTCUSDT_1h.csv.gz").iloc[-6000:]
+    common = dict(STRATEGY="donchian", MAX_DRAWDOWN=1.0, donchian={"daily_loss_limit": 0.02, "risk_pct": 0.02})
+    nextday = run_backtest(bars, load_settings(env_file=None, **common))
+    never = run_backtest(bars, load_settings(env_file=None, BACKTEST_HALT_REARM="never", **common))
+    halted = nextday.equity["halted"]
+    assert 0 < halted.sum() < len(halted) and halted.sum() < never.equity["halted"].sum()
+    assert never.equity["halted"].iloc[-1]            # never re-armed: halted to the end
+    assert (nextday.journal["outcome"] == "veto:halted").sum() > 0
+    first = never.equity.index[never.equity["halted"]][0]
+    later = never.journal[never.journal["timestamp"] > first]
+    assert not (later["outcome"] == "order").any()    # no entry after the halt
+    # a halt begins on a close whose equity is DAILY_LOSS_LIMIT below the day's anchor, and ends at a UTC day
+    starts = halted & ~halted.shift(1, fill_value=False)
+    ends = ~halted & halted.shift(1, fill_value=False)
+    assert ((ends[ends].index + pd.Timedelta("1h")).hour == 0).all()
+    anchors = nextday.equity["equity"].groupby((nextday.equity.index + pd.Timedelta("1h")).floor("1D")).transform("first")
+    assert (1 - nextday.equity["equity"][starts] / anchors[starts] >= 0.02 - 1e-12).all()
 
 
 def test_two_symbols_share_one_account():

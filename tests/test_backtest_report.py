@@ -35,6 +35,18 @@ def test_report_files_and_page(tmp_path):
     dom = chromium(paths["html"], tmp_path, "--dump-dom")
     assert dom.count('class="main-svg"') >= 8                # equity, heatmap, funnel, trades chart
     assert "long entry" in dom and "initial stop" in dom and "By rule" in dom
+    assert "halted_bars" in dom and pd.read_excel(paths["excel"]).loc[0, "halted_bars"] == 0
+
+
+def test_halted_bars_are_counted_in_the_report(tmp_path):
+    bars = {"BTCUSDT": real("binance_usdm_BTCUSDT_1h.csv.gz").iloc[-6000:]}
+    settings = load_settings(env_file=None, STRATEGY="donchian", MAX_DRAWDOWN=1.0,
+                             donchian={"daily_loss_limit": 0.02, "risk_pct": 0.02})
+    result = run_backtest(bars, settings)
+    paths = write_backtest_report(result, bars, tmp_path)
+    halted = pd.read_excel(paths["excel"]).loc[0, "halted_bars"]
+    assert halted == result.equity["halted"].sum() > 0
+    assert halted == (result.journal["timestamp"].isin(result.equity.index[result.equity["halted"]])).sum()
 
 
 def test_backtest_command(tmp_path):

@@ -77,10 +77,10 @@ def test_a_manual_close_closes_on_the_venue_and_is_booked_journaled_and_alerted_
     assert order.reduce_only and order.status == "FILLED" and order.executed == abs(seen["amount"])
     assert order.side == ("SELL" if seen["amount"] > 0 else "BUY")
     # the books
-    manual = [t for t in engine.trades if t.reason == "manual_close"]
+    manual = [t for t in engine.trades if t.exit_reason == "manual_close"]
     assert len(manual) == 1 and manual[0].exit_price == float(order.avg_price)
     assert Decimal(str(manual[0].qty)) == abs(seen["amount"])
-    assert result.data["trade"]["reason"] == "manual_close"
+    assert result.data["trade"]["exit_reason"] == "manual_close"
     records = [r for r in engine.journal if r.outcome == "manual_close"]
     assert len(records) == 1 and records[0].exits[0]["reason"] == "manual_close"
     assert records[0].exits[0]["by"] == "notebook:ana"
@@ -106,6 +106,17 @@ def bar_ms(record) -> int:
     return int(pd.Timestamp(record.timestamp).value // 1_000_000)
 
 
+def decided_bar_ms(trade, *, exit: bool) -> int:
+    """The open time of the bar whose close decided a trade's entry (or exit): a market order fills at the
+    next open; a stop or target fills inside the bar that books it."""
+    hour = 3_600_000
+    if not exit:
+        return int(trade.entry_time.value // 1_000_000) - hour
+    at = int(trade.exit_time.value // 1_000_000)
+    inside = trade.exit_reason in ("stop_loss", "trailing_stop", "break_even_stop", "take_profit", "tp_ladder")
+    return at // hour * hour if inside else at - hour
+
+
 def test_pause_vetoes_the_next_breakout_while_stops_trail_and_exits_go_on(trading_venue):
     """The same replay with and without a pause taken right after an entry whose stop later trails: until
     that position exits the two runs are the same bar by bar (the same stop moves reach the venue, the
@@ -117,8 +128,8 @@ def test_pause_vetoes_the_next_breakout_while_stops_trail_and_exits_go_on(tradin
     moves = [k for k, r in enumerate(reference.journal) if any(i["kind"] == "STOP" for i in r.intents)]
     assert moves, "a stop trailed in the reference run"
     entry = max(k for k in range(moves[0]) if outcomes[k] == "order")
-    trade = next(t for t in reference.trades if t.opened_ms == bar_ms(reference.journal[entry]))
-    exit_bar = next(k for k, r in enumerate(reference.journal) if bar_ms(r) == trade.closed_ms)
+    trade = next(t for t in reference.trades if decided_bar_ms(t, exit=False) == bar_ms(reference.journal[entry]))
+    exit_bar = next(k for k, r in enumerate(reference.journal) if bar_ms(r) == decided_bar_ms(trade, exit=True))
     next_entry = outcomes.index("order", exit_bar + 1)
     seen = {}
 
@@ -139,8 +150,8 @@ def test_pause_vetoes_the_next_breakout_while_stops_trail_and_exits_go_on(tradin
     paused = [r.outcome for r in engine.journal]
     assert paused[:next_entry] == outcomes[:next_entry]            # exits and stops unchanged by the pause
     assert [r.intents for r in engine.journal][:next_entry] == [r.intents for r in reference.journal][:next_entry]
-    same = next(t for t in engine.trades if t.opened_ms == trade.opened_ms)
-    assert (same.reason, same.exit_price, same.closed_ms) == (trade.reason, trade.exit_price, trade.closed_ms)
+    same = next(t for t in engine.trades if t.entry_time == trade.entry_time)
+    assert (same.exit_reason, same.exit_price, same.exit_time) == (trade.exit_reason, trade.exit_price, trade.exit_time)
     assert paused[next_entry] == "veto:reducing" and outcomes[next_entry] == "order"
     assert seen["resumed"].ok and engine.trading_state.value == "ACTIVE"
     assert "order" in paused[next_entry + 1:], "trading again after resume"
@@ -196,7 +207,7 @@ def test_kill_rearm_set_and_flatten_in_process(trading_venue):
     assert seen["positions"].data["positions"][0]["symbol"] == SYMBOL
     assert Decimal(str(seen["positions"].data["positions"][0]["qty"])) == abs(seen["amount"])
     assert seen["flatten"].ok and seen["after"] == (0, [])
-    assert [t["reason"] for t in seen["flatten"].data["trades"]] == ["manual_close"]
+    assert [t["exit_reason"] for t in seen["flatten"].data["trades"]] == ["manual_close"]
     assert seen["metrics"].data["exit_reasons"].get("manual_close") == 1
     assert seen["journal"].data["records"][-1]["outcome"] == "manual_close"
     assert [e["command"] for e in seen["audit"].data["entries"]] == ["flatten", "metrics", "journal"]
@@ -254,7 +265,7 @@ def test_the_http_front_authorises_by_token_and_answers_every_command(trading_ve
     assert seen["set"].status_code == 200 and engine.params.max_positions == 2
     for name in ("pause", "resume", "kill", "rearm", "close", "flatten"):
         assert seen[name].status_code == 200 and seen[name].json()["ok"], (name, seen[name].json())
-    assert seen["flat"] == 0 and [t.reason for t in engine.trades].count("manual_close") == 1
+    assert seen["flat"] == 0 and [t.exit_reason for t in engine.trades].count("manual_close") == 1
     assert seen["bogus"].status_code == 400 and "unknown command" in seen["bogus"].json()["message"]
     audit = seen["audit"]
     assert (audit[0].actor, audit[0].role, audit[0].outcome) == ("http:unnamed", "none", "denied")
@@ -333,7 +344,7 @@ def test_telegram_commands_from_the_configured_chat_only_with_confirmation_for_d
     assert seen["range"].startswith("NOT DONE") and "allowed: 0 < x <= 0.1" in seen["range"]
     assert seen["set"].startswith("OK") and engine.settings.ALLOW_SHORT is False
     assert seen["close"].startswith("OK") and "manual_close" in seen["close"] and seen["flat"] == (0, [])
-    assert [t.reason for t in engine.trades].count("manual_close") == 1
+    assert [t.exit_reason for t in engine.trades].count("manual_close") == 1
     assert any(r.outcome == "manual_close" and r.exits[0]["by"] == "telegram:ana" for r in engine.journal)
     assert "confirm" in seen["kill_ask"]
     for name in ("pause", "resume", "kill", "rearm", "flatten"):
@@ -395,7 +406,7 @@ def test_the_mcp_server_inspects_and_controls_the_bot_over_stdio(trading_venue):
     assert seen["pause"]["ok"] and seen["paused_state"] == "REDUCING" and seen["resume"]["ok"]
     assert not seen["kill_unconfirmed"]["ok"] and seen["kill"]["ok"] and seen["killed"] and seen["rearm"]["ok"]
     assert seen["close"]["ok"] and seen["flat"] == (0, [])
-    assert [t.reason for t in engine.trades].count("manual_close") == 1
+    assert [t.exit_reason for t in engine.trades].count("manual_close") == 1
     # every call the MCP server forwarded is in the bot's audit, as http:mcp; unconfirmed ones never reached it
     assert seen["audit"] == [("http:mcp", c, "done") for c in
                              ("status", "positions", "journal", "metrics", "pause", "resume", "kill", "rearm", "close")]

@@ -9,7 +9,7 @@ import time
 import pandas as pd
 import pytest
 
-from autobot_lib.backtest import CostModel, run_backtest
+from autobot_lib.backtest import run_backtest
 from autobot_lib.config import load_settings
 from autobot_lib.exchange.ccxt_broker import CcxtBroker
 from autobot_lib.exchange.ratelimit import RateLimiter
@@ -111,7 +111,7 @@ def assert_decides_like_the_backtester(engine, settings, n: int) -> None:
     start = pd.Timestamp(live[0].timestamp)
     warm = engine.features["BTCUSDT"].spec.warmup_bars + 50
     bars = real("binance_usdm_BTCUSDT_1h.csv.gz").loc[start - warm * HOUR: start + (n - 1) * HOUR]
-    result = run_backtest(bars, settings, equity=10_000.0, costs=CostModel(slippage_bps=0.0), trade_from=start,
+    result = run_backtest(bars, settings.model_copy(update={"SLIPPAGE_BPS": 0.0}), equity=10_000.0, trade_from=start,
                           funding={"BTCUSDT": real_funding("binance_usdm_BTCUSDT_funding.csv.gz")})
     tested = result.journal.iloc[-n:]
     assert [str(t) for t in tested["timestamp"]] == [str(pd.Timestamp(r.timestamp)) for r in live]

@@ -59,8 +59,9 @@ def funding_between(funding: pd.DataFrame, after_ms: int, until_ms: int) -> list
 
 
 def feed(paper: PaperBroker, bars: pd.DataFrame, funding: pd.DataFrame, ts: pd.Timestamp) -> list:
-    """What a live session does on a closed bar: the bar, then the funding settled while it ran."""
-    fills = paper.on_bar(S, bar_at(bars, ts))
+    """What a live session does on a closed bar: the bar with the next bar's open (the feed has seen it
+    begin), then the funding settled while it ran."""
+    fills = paper.on_bar(S, bar_at(bars, ts), float(bars.loc[ts + HOUR, "open"]))
     for t, rate in funding_between(funding, ms(ts), ms(ts) + HOUR_MS):
         paper.apply_funding(S, rate, t)
     return fills
@@ -198,13 +199,13 @@ def test_paper_equals_the_venue_through_ccxt_step_by_step(trading_venue):
     triggered = {cid: o for _, st in history for cid, o in st["orders"].items()
                  if o is not None and o.trigger is not None and o.status == "FILLED"}
     assert any(c.startswith("S") for c in triggered) and any(c.startswith("T") for c in triggered)
-    # an entry fills at the last close: checked against the data, not against a broker
+    # an entry sent after a close fills at the next bar's open: checked against the data, not a broker
     bars = real(BARS_FILE)
     for k, (log, _) in enumerate(history):
         for what, r in log:
             if what == "entry":
                 assert r.status == "FILLED" and r.filled == Decimal("0.010")
-                assert r.avg_price == Decimal(repr(float(bars.loc[START + (k - 1) * HOUR, "close"])))
+                assert r.avg_price == Decimal(repr(float(bars.loc[START + k * HOUR, "open"])))
 
 
 def test_a_stop_fills_inside_the_bar_at_its_trigger_and_on_bar_reports_it():
@@ -213,7 +214,7 @@ def test_a_stop_fills_inside_the_bar_at_its_trigger_and_on_bar_reports_it():
     paper = PaperBroker(venue_specs(bars), clock=lambda: clock_ms)
 
     async def run():
-        paper.on_bar(S, bar_at(bars, START - HOUR))
+        paper.on_bar(S, bar_at(bars, START - HOUR))     # no next open known (a backfilled bar): the close stands in
         await paper.configure(S, 10, isolated=False)
         close = Decimal(repr(float(bars.loc[START - HOUR, "close"])))
         entry = await paper.market_order(S, "BUY", Decimal("0.020"), "e")

@@ -11,7 +11,7 @@ import pytest
 
 from autobot_lib.backtest import run_backtest
 from autobot_lib.backtest.metrics import trade_stats
-from bench.peers import FREE, backtesting_py_donchian, plain_donchian_settings, same_trades
+from bench.peers import backtesting_py_donchian, plain_donchian_settings, same_trades
 from conftest import real
 
 
@@ -21,7 +21,7 @@ def both():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         theirs, stats, _ = backtesting_py_donchian(bars)
-    ours = run_backtest(bars, plain_donchian_settings(), costs=FREE, equity=1e6)
+    ours = run_backtest(bars, plain_donchian_settings(), equity=1e6)
     return ours, theirs, stats
 
 

@@ -195,12 +195,40 @@ def test_pyramiding_steps_raise_the_stop():
     s2 = manage_position(s1.position, bar(102, 104.5, 102, 104.2), 2.0, "BULL_TREND", p)
     assert [(a.qty, a.price, a.level) for a in s2.adds] == [(0.3, 104.2, 1)]
     assert s2.position.qty == pytest.approx(1.3) and s2.position.stop == pytest.approx(104.2 - 1.5 * 2.0)
-    assert s2.position.entry_price == pytest.approx((100 + 0.3 * 104.2) / 1.3)
+    # the add is a market order sent now, filled at the next open: its fill sets the average entry
+    assert s2.position.entry_price == 100.0
     s3 = manage_position(s2.position, bar(104, 106.5, 104, 106.1), 2.0, "BULL_TREND", p)
     assert [(a.qty, a.level) for a in s3.adds] == [(0.2, 2)] and s3.position.qty == pytest.approx(1.5)
     assert s3.position.stop == pytest.approx(106.1 - 3.0)
     s4 = manage_position(s3.position, bar(106, 110, 106, 109), 2.0, "BULL_TREND", p)
     assert not s4.adds and s4.position.pyramid_steps == 2          # only the configured levels
+    poor = manage_position(s1.position, bar(102, 104.5, 102, 104.2), 2.0, "BULL_TREND", p, available=1.0)
+    assert not poor.adds and poor.position.pyramid_steps == 0      # no margin for it: the add waits
+    assert poor.position.qty == 1.0
+
+
+def test_ladder_levels_are_whole_steps_and_targets_on_the_tick_grid():
+    """A ladder level closes its share of the first quantity in whole steps; its trigger is on the tick grid,
+    rounded toward the market (a long's down), as the exchange's take-profit order stands."""
+    p = replace(P, tp_ladder=((1.0, 0.5), (2.0, 0.5)))
+    pos = replace(LONG, qty=0.011, initial_qty=0.011, entry_price=100.003, first_entry_price=100.003,
+                  risk_per_unit=3.0071, stop=97.0)
+    s1 = manage_position(pos, bar(100, 103.02, 99.5, 103), 2.0, "BULL_TREND", p)   # 1R: 103.0101 -> 103.01
+    assert [(e.reason, e.qty, e.price) for e in s1.exits] == [(ExitReason.TP_LADDER, 0.005, 103.01)]
+    assert s1.position.qty == 0.006 and s1.position.ladder_steps == 1
+    short = replace(pos, side=Side.SHORT, stop=103.0)
+    s2 = manage_position(short, bar(100, 100.5, 96.99, 97), 2.0, "BEAR_TREND", p)   # 1R: 96.9959 -> 97.00
+    assert [(e.qty, e.price) for e in s2.exits] == [(0.005, 97.0)]
+
+
+def test_stops_are_rounded_toward_the_market():
+    p = replace(P, take_profit_r=None, break_even_r=0, trail_atr_k=1.0)
+    pos = replace(LONG, take_profit=None, stop=95.0)
+    s1 = manage_position(pos, bar(100, 101, 100, 100.005), 2.0, "BULL_TREND", p)    # trail 98.005 -> 98.01
+    assert s1.position.stop == 98.01
+    short = replace(SHORT, take_profit=None, stop=105.0)
+    s2 = manage_position(short, bar(100, 100, 99, 99.995), 2.0, "BEAR_TREND", p)    # trail 101.995 -> 101.99
+    assert s2.position.stop == 101.99
 
 
 def test_return_correlations_on_real_closes():

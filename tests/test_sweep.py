@@ -7,14 +7,14 @@ import pytest
 
 from autobot_lib.backtest import run_backtest
 from autobot_lib.backtest.sweep import donchian_trades, sweep_donchian
-from bench.peers import FREE, plain_donchian_settings, same_trades
+from bench.peers import plain_donchian_settings, same_trades
 from conftest import real
 
 
 def test_sweep_path_and_event_engine_give_the_same_trades():
     bars = real("binance_usdm_BTCUSDT_1h.csv.gz").iloc[-15000:]
     fast = donchian_trades(bars, 20, 10)
-    engine = run_backtest(bars, plain_donchian_settings(), costs=FREE, equity=1e6).trades
+    engine = run_backtest(bars, plain_donchian_settings(), equity=1e6).trades
     theirs = fast.rename(columns={"entry_time": "EntryTime", "exit_time": "ExitTime", "entry_price": "EntryPrice",
                                     "exit_price": "ExitPrice"}).assign(Size=np.where(fast["long"], 1, -1))
     theirs["EntryTime"] = theirs["EntryTime"].dt.tz_localize(None)

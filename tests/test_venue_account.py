@@ -24,8 +24,9 @@ def long_with_bracket(stop: str, target: str) -> Account:
 
 # bar (open, high, low, close) -> which exit fills, at what price; what becomes of the other one
 @pytest.mark.parametrize("bar, exit_type, price, other", [
-    (("100000", "103000", "97000", "101000"), "STOP_MARKET", "98000", "EXPIRED"),  # rising bar: low first
-    (("100000", "103000", "97000", "99000"), "TAKE_PROFIT_MARKET", "102000", "EXPIRED"),  # falling: high first
+    # a bar that reaches both: the extreme that hurts the long comes first, rising or falling (the fill model)
+    (("100000", "103000", "97000", "101000"), "STOP_MARKET", "98000", "EXPIRED"),
+    (("100000", "103000", "97000", "99000"), "STOP_MARKET", "98000", "EXPIRED"),
     (("96000", "97000", "95000", "96500"), "STOP_MARKET", "96000", "NEW"),  # gapped through: fills at the open
     (("103000", "104000", "101000", "103500"), "TAKE_PROFIT_MARKET", "103000", "NEW"),
 ])
@@ -40,6 +41,34 @@ def test_the_bar_walk_decides_which_exit_fills_first(bar, exit_type, price, othe
     assert account.positions["BTCUSDT"].amount == 0
     pnl = (D(price) - D("100000")) * D("0.01")
     assert account.wallet == 10_000 + pnl - (D("100000") + D(price)) * D("0.01") * TAKER_FEE
+
+
+def test_a_short_meets_the_high_first_and_fills_are_stamped_where_the_walk_reaches_them():
+    account = Account(SPEC)
+    account.set_price("BTCUSDT", D("100000"))
+    account.place_order("BTCUSDT", "SELL", "MARKET", D("0.01"), None, now_ms=0)
+    account.place_algo("BTCUSDT", "BUY", "STOP_MARKET", D("0.01"), D("102000"), reduce_only=True, now_ms=0)
+    account.place_algo("BTCUSDT", "BUY", "TAKE_PROFIT_MARKET", D("0.01"), D("98000"), reduce_only=True, now_ms=0)
+    # a rising bar would walk low first; the short is hurt by the high: open 100k -> high 103k (stop at 102k)
+    account.on_bar("BTCUSDT", D("100000"), D("103000"), D("97000"), D("101000"), close_ms=3_600_000, open_ms=0)
+    (stop,) = [a for a in account.algos.values() if a.status == "FINISHED"]
+    assert (stop.type, stop.fill_price) == ("STOP_MARKET", D("102000"))
+    # the walk is 3k up, 6k down, 4k up (13k); the stop is 2k in: 2/13 of the hour
+    assert stop.trigger_ms == 3_600_000 * 2 // 13 and account.fills[-1].time_ms == stop.trigger_ms
+
+
+def test_after_a_close_trades_happen_at_the_next_open_and_positions_are_marked_at_the_close():
+    account = Account(SPEC)
+    account.set_price("BTCUSDT", D("100000"))
+    account.on_bar("BTCUSDT", D("100000"), D("100500"), D("99500"), D("100200"), close_ms=3_600_000,
+                   next_open=D("100300"))
+    order = account.place_order("BTCUSDT", "BUY", "MARKET", D("0.01"), None, now_ms=3_600_000)
+    assert order.avg_price == D("100300")                     # the first trade after the close
+    assert account.unrealized("BTCUSDT") == D("0.01") * (D("100200") - D("100300"))   # marked at the close
+    with pytest.raises(BinanceError) as refused:              # a stop the last price has passed: -2021
+        account.place_algo("BTCUSDT", "SELL", "STOP_MARKET", D("0.01"), D("100350"), reduce_only=True,
+                           now_ms=3_600_000)
+    assert refused.value.code == -2021
 
 
 def test_a_flip_realizes_the_old_side_and_opens_the_new_at_the_fill():

@@ -49,8 +49,14 @@ def start() -> pd.Timestamp:
 
 
 def price_at(bars: pd.DataFrame, when: pd.Timestamp) -> Decimal:
-    """The venue's price at a clock time: the close of the bar that closed then."""
+    """The venue's mark price at a clock time: the close of the bar that closed then."""
     return d(bars.loc[when - HOUR, "close"])
+
+
+def trade_at(bars: pd.DataFrame, when: pd.Timestamp) -> Decimal:
+    """Where a market order sent at a clock time fills: the open of the bar that opens then (the first trade
+    after the close; docs/fill-model.md)."""
+    return d(bars.loc[when, "open"])
 
 
 def funding_paid(qty: Decimal, bars: pd.DataFrame, after: pd.Timestamp, before: pd.Timestamp) -> Decimal:
@@ -73,7 +79,7 @@ def test_market_entry_gives_the_position_and_balance_the_candles_imply(trading_v
     assert ex.fetch_balance()["USDT"] == {"free": 10_000.0, "used": 0.0, "total": 10_000.0}
 
     order = ex.create_order(SYMBOL, "market", "buy", 0.01)
-    entry = price_at(bars, start())
+    entry = trade_at(bars, start())
     fee = entry * Decimal("0.01") * TAKER
     assert (order["status"], order["filled"], d(order["average"])) == ("closed", 0.01, entry)
 
@@ -91,7 +97,7 @@ def test_market_entry_gives_the_position_and_balance_the_candles_imply(trading_v
 
 def test_reduce_only_stop_goes_through_the_algo_api_and_fills_when_the_replay_crosses_it(trading_venue, ex, bars):
     ex.create_order(SYMBOL, "market", "buy", 0.02)
-    entry = price_at(bars, start())
+    entry = trade_at(bars, start())
     stop = Decimal(ex.price_to_precision(SYMBOL, float(entry) * 0.97))
     placed = ex.create_order(SYMBOL, "market", "sell", 0.02, params={"stopLossPrice": float(stop),
                                                                      "reduceOnly": True})
@@ -170,7 +176,7 @@ def test_refusals_come_back_as_binance_does_and_ccxt_maps_them(trading_venue, ex
 
 def test_funding_is_charged_on_the_position_at_each_funding_time(trading_venue, ex, bars):
     ex.create_order(SYMBOL, "market", "buy", 0.05)
-    entry, qty = price_at(bars, start()), Decimal("0.05")
+    entry, qty = trade_at(bars, start()), Decimal("0.05")
     trading_venue.advance(17)  # past the 08:00 and 16:00 funding events
     end = start() + 17 * HOUR
     expected = 10_000 - entry * qty * TAKER - funding_paid(qty, bars, start(), end + HOUR)
@@ -234,11 +240,63 @@ def test_each_injected_fault_reaches_ccxt_as_its_exception(trading_venue, ex, ba
             return ex.create_order(SYMBOL, "market", "sell", 0.01, params={"stopLossPrice": stop, "reduceOnly": True})
         return ex.create_order(SYMBOL, "market", "buy", 0.01)
 
+    account = trading_venue.account
+    before = (len(account.orders), len(account.algos))
     trading_venue.inject(Fault(kind, path=path, delay_s=5))
     with pytest.raises(error):
         send()
+    (fired,) = trading_venue.fired       # recorded: it fired on that request, and nothing was booked
+    assert (fired["kind"], fired["method"], fired["path"], fired["committed"]) == (kind, "POST", path, False)
+    assert (len(account.orders), len(account.algos)) == before
     trading_venue.clear_faults()
     assert send()["status"] in ("open", "closed")
+
+
+@pytest.mark.parametrize("kind, error", [
+    ("reset-after", ccxt.NetworkError),
+    ("timeout-after", ccxt.RequestTimeout),
+    ("500-after", ccxt.OperationFailed),
+    ("502-after", ccxt.ExchangeNotAvailable),
+    ("503-after", ccxt.OperationFailed),
+    ("-1007-after", ccxt.RequestTimeout),
+])
+@pytest.mark.parametrize("path", ["/fapi/v1/order", "/fapi/v1/algoOrder"])
+def test_a_fault_after_the_request_books_the_order_and_loses_the_answer(trading_venue, ex, bars, kind, error, path):
+    """The order is booked (a market order filled, a stop standing), ccxt raises as for a lost answer, and
+    the order is there to be found by its client id: once."""
+    ex.timeout = 1000
+    ex.create_order(SYMBOL, "market", "buy", 0.01)
+    algo = path == "/fapi/v1/algoOrder"
+    cid = "lost-answer-1"
+    account = trading_venue.account
+    trading_venue.inject(Fault(kind, path=path, method="POST", delay_s=5))
+    with pytest.raises(error):
+        if algo:
+            ex.create_order(SYMBOL, "market", "sell", 0.01, params={
+                "stopLossPrice": float(price_at(bars, start())) * 0.9, "reduceOnly": True, "clientAlgoId": cid})
+        else:
+            ex.create_order(SYMBOL, "market", "buy", 0.01, params={"newClientOrderId": cid})
+    (fired,) = trading_venue.fired
+    assert (fired["kind"], fired["method"], fired["path"], fired["committed"]) == (kind, "POST", path, True)
+    assert fired["answer"]["clientAlgoId" if algo else "clientOrderId"] == cid    # what the client never got
+    assert [r.get("fault") for r in trading_venue.requests if r["method"] == "POST"] == [None, kind]
+    found = ex.fetch_order(None, SYMBOL, params={"clientAlgoId": cid, "trigger": True} if algo
+                           else {"clientOrderId": cid})
+    assert found["status"] == ("open" if algo else "closed")
+    booked = [a for a in account.algos.values() if a.client_id == cid] if algo else \
+        [o for o in account.orders.values() if o.client_id == cid]
+    assert len(booked) == 1 and booked[0].status == ("NEW" if algo else "FILLED")
+    assert account.positions["BTCUSDT"].amount == Decimal("0.01") * (1 if algo else 2)
+
+
+def test_a_fault_for_one_method_leaves_the_others_alone(trading_venue, ex):
+    ex.create_order(SYMBOL, "market", "buy", 0.01, params={"newClientOrderId": "method-1"})
+    trading_venue.inject(Fault("503", path="/fapi/v1/order", method="post"))
+    assert ex.fetch_order(None, SYMBOL, params={"clientOrderId": "method-1"})["status"] == "closed"   # a GET
+    assert trading_venue.fired == []
+    with pytest.raises(ccxt.OperationFailed):
+        ex.create_order(SYMBOL, "market", "buy", 0.01)
+    assert [(f["kind"], f["method"]) for f in trading_venue.fired] == [("503", "POST")]
 
 
 def test_an_unknown_fault_kind_is_refused_with_the_choices():
@@ -309,9 +367,9 @@ def test_user_data_stream_reports_the_fill_and_the_triggered_stop(trading_venue,
             await first
             await _until(lambda: streamed(order["id"]).get("status") == "closed", "the fill on the stream")
             assert streamed(order["id"])["filled"] == 0.01
-            assert d(streamed(order["id"])["average"]) == price_at(bars, start())
+            assert d(streamed(order["id"])["average"]) == trade_at(bars, start())
 
-            target = float(ex.price_to_precision(SYMBOL, float(price_at(bars, start())) * 1.01))  # 1 % above
+            target = float(ex.price_to_precision(SYMBOL, float(trade_at(bars, start())) * 1.01))  # 1 % above
             tp = await asyncio.to_thread(ex.create_order, SYMBOL, "market", "sell", 0.01, None,
                                          {"takeProfitPrice": target, "reduceOnly": True})
             assert tp["info"]["algoType"] == "CONDITIONAL"

@@ -1,15 +1,23 @@
 """The costs of trading USD-M perpetuals: fees, slippage, funding, liquidation (isolated margin).
 
-Defaults are Binance USD-M's regular tier: maker 0.02 %, taker 0.05 %, liquidation clearance fee
-1.25 % (exchangeInfo ``liquidationFee``), maintenance margin 0.4 % (BTCUSDT's first bracket).
+Fees and slippage come from the settings (:func:`cost_model`: TAKER_FEE, MAKER_FEE, SLIPPAGE_BPS,
+SLIPPAGE_ATR, TP_AS_MAKER), the same fees the live margin check, the paper broker and the local venue
+use; their defaults are Binance USD-M's regular tier: maker 0.02 %, taker 0.05 %. The liquidation
+clearance fee is 1.25 % (exchangeInfo ``liquidationFee``), maintenance margin 0.4 % (BTCUSDT's first
+bracket).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 from autobot_lib._jit import njit
-from autobot_lib.model import Side
+from autobot_lib.model import BINANCE_MAKER_FEE, BINANCE_TAKER_FEE, Side
+
+if TYPE_CHECKING:
+    from autobot_lib.config import Settings
 
 
 # --- the formulas, compiled: the backtester's loop calls them as they are -----------------------------
@@ -36,8 +44,8 @@ def funding_paid(sign, qty, mark_price, rate):
 
 @dataclass(frozen=True)
 class CostModel:
-    taker_fee: float = 0.0005
-    maker_fee: float = 0.0002
+    taker_fee: float = BINANCE_TAKER_FEE
+    maker_fee: float = BINANCE_MAKER_FEE
     slippage_bps: float = 1.0               # every market / stop-market fill, against the trader
     slippage_atr: float = 0.0               # plus this fraction of ATR (volatility-scaled slippage)
     tp_as_maker: bool = False               # take profits as resting limit orders: maker fee, no slippage
@@ -45,8 +53,7 @@ class CostModel:
     maintenance_margin_rate: float = 0.004
 
     def __post_init__(self) -> None:
-        for name in ("taker_fee", "maker_fee", "slippage_bps", "slippage_atr", "liquidation_fee",
-                     "maintenance_margin_rate"):
+        for name in ("taker_fee", "slippage_bps", "slippage_atr", "liquidation_fee", "maintenance_margin_rate"):
             value = getattr(self, name)
             if not 0 <= value < (1000 if name == "slippage_bps" else 1):
                 raise ValueError(f"{name} must be >= 0 (and a fraction below 1), got {value!r}")
@@ -65,3 +72,9 @@ def liquidation_price(side: Side, entry: float, leverage: int, maintenance_margi
 def funding_payment(side: Side, qty: float, mark_price: float, rate: float) -> float:
     """What the position pays (positive) or receives (negative) at one settlement: longs pay a positive rate."""
     return float(funding_paid(side.sign, qty, mark_price, rate))
+
+
+def cost_model(settings: Settings) -> CostModel:
+    """The costs a backtest of ``settings`` charges."""
+    return CostModel(taker_fee=settings.TAKER_FEE, maker_fee=settings.MAKER_FEE, slippage_bps=settings.SLIPPAGE_BPS,
+                     slippage_atr=settings.SLIPPAGE_ATR, tp_as_maker=settings.TP_AS_MAKER)

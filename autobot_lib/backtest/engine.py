@@ -2,10 +2,12 @@
 
 The bar loop (:mod:`autobot_lib.backtest.loop`) is compiled and calls the compiled decision step
 (:func:`autobot_lib.risk.kernel.decide_bar`) that :func:`autobot_lib.pipeline.decide`, the live
-engine's entry point, wraps: one implementation, called without Python in between. Per closed bar and
-symbol, in time order across symbols on one shared account: daily anchor, funding, the previous bar's
-market orders fill at this open, liquidation, the decision (stops and targets inside the bar, the stop
-first when both could have filled), then equity, margin and drawdown at the close.
+engine's entry point, wraps: one implementation, called without Python in between. Per bar, on one
+account shared by every symbol: the previous close's market orders fill at this open, liquidation, the
+standing stops and targets inside the bar (the adverse extreme first), funding due by the close, the
+account at the close (equity, daily anchor, trading state), then every symbol's decision on it. The
+fill model is the paper broker's and the local venue's too (``docs/fill-model.md``); costs come from
+the settings (:func:`~autobot_lib.backtest.costs.cost_model`), as the live engine's margin check does.
 
 This module prepares the arrays and turns the loop's output into frames: trades and the equity curve at
 once, the decision journal when first read (it has a record per bar and is only needed for reports).
@@ -20,11 +22,11 @@ import numpy as np
 import pandas as pd
 
 from autobot_lib.backtest import loop
-from autobot_lib.backtest.costs import CostModel
+from autobot_lib.backtest.costs import CostModel, cost_model
 from autobot_lib.config import Settings
 from autobot_lib.data.frame import infer_timeframe, timeframe_delta, to_utc
 from autobot_lib.journal import journal_frame
-from autobot_lib.model import MarketFilters, Position, Proposal, Side
+from autobot_lib.model import TRADE_COLUMNS, MarketFilters, Position, Proposal, Side
 from autobot_lib.pipeline import (
     Context, build_features, decision_from, feature_spec, recorded_columns, regime_params, strategy_for,
 )
@@ -37,10 +39,6 @@ from autobot_lib.rules.rule import RuleSet
 END_OF_DATA = "end_of_data"
 _DAY_NS = 86_400 * 10**9
 _NEUTRAL = Proposal.NEUTRAL.value
-TRADE_COLUMNS = ["symbol", "side", "entry_time", "entry_price", "initial_stop", "exit_time", "exit_price", "qty",
-                 "notional", "fees",
-                 "funding", "pnl", "r_multiple", "mae_r", "mfe_r", "bars_held", "exit_reason", "entry_rules",
-                 "entry_regime"]
 
 
 _EXIT_LABELS = np.array([r.value for r in kernel.EXIT_REASONS] + [END_OF_DATA], dtype=object)
@@ -99,13 +97,15 @@ def _grid(symbols: list[_Symbol], n: int, values: Callable[[_Symbol], np.ndarray
 
 
 def run_backtest(bars: Mapping[str, pd.DataFrame] | pd.DataFrame, settings: Settings, *, equity: float = 10_000.0,
-                 costs: CostModel = CostModel(), funding: Mapping[str, pd.DataFrame] | None = None,
+                 funding: Mapping[str, pd.DataFrame] | None = None,
                  filters: Mapping[str, MarketFilters] | None = None, rules: RuleSet | None = None,
                  trade_from: pd.Timestamp | str | None = None) -> BacktestResult:
     """Backtest ``settings.STRATEGY`` over ``bars`` (one frame, or {symbol: frame} on a shared account).
 
-    ``trade_from``: bars before it only warm the indicators up (out-of-sample windows in walk-forward);
-    the results start there."""
+    Fees and slippage are the settings' (TAKER_FEE, MAKER_FEE, SLIPPAGE_BPS, SLIPPAGE_ATR, TP_AS_MAKER);
+    a daily-loss halt re-arms as BACKTEST_HALT_REARM says. ``trade_from``: bars before it only warm the
+    indicators up (out-of-sample windows in walk-forward); the results start there."""
+    costs = cost_model(settings)
     if isinstance(bars, pd.DataFrame):
         bars = {bars.attrs.get("symbol") or "SYMBOL": bars}
     if not bars:
@@ -140,9 +140,7 @@ def run_backtest(bars: Mapping[str, pd.DataFrame] | pd.DataFrame, settings: Sett
     funding_times = np.concatenate([sym.funding_times for sym in symbols]).astype(np.int64)
     funding_rates = np.concatenate([sym.funding_rates for sym in symbols]).astype(np.float64)
     funding_start = np.cumsum([0] + [len(sym.funding_times) for sym in symbols]).astype(np.int64)
-    steps = [float(sym.filters.step_size) for sym in symbols]
-    filter_rows = np.array([[step, kernel.step_scale(step), float(sym.filters.min_qty), float(sym.filters.min_notional)]
-                            for step, sym in zip(steps, symbols)])
+    markets = np.array([kernel.market(sym.filters) for sym in symbols], dtype=np.float64).reshape(n_sym, 6)
     cost_row = (costs.taker_fee, costs.maker_fee, costs.slippage_bps, costs.slippage_atr, float(costs.tp_as_maker),
                 costs.liquidation_fee, costs.maintenance_margin_rate)
     exits, adds = step_buffers(params)
@@ -156,11 +154,15 @@ def run_backtest(bars: Mapping[str, pd.DataFrame] | pd.DataFrame, settings: Sett
     n_trades, _ = loop.simulate(
         t_ns, has, column("open"), column("high"), column("low"), column("close"), column("atr"), column("adx"),
         column("adx_prev"), regime, column("regime_age", 0, np.int64), exit_upper, exit_lower, direction, proposal,
-        funding_times, funding_rates, funding_start, filter_rows, cost_row, float(equity), bar_length.value, start,
+        funding_times, funding_rates, funding_start, markets, cost_row, float(equity), bar_length.value, start,
+        loop.REARM_NEXT_DAY if settings.BACKTEST_HALT_REARM == "next_day" else loop.REARM_NEVER,
         kernel.kernel_params(params), exits, adds, marks, ji, jf, events, tf, ti)
 
     curve = pd.DataFrame(marks[start:], index=timeline[start:], columns=["equity", "balance", "margin", "drawdown"])
     curve["unrealized"] = curve["equity"] - curve["balance"]
+    # the trading state at each bar's decisions (HALTED after the daily loss limit, until the re-arm)
+    states = np.where(has[start:], ji[start:, :, loop.JI.index("trading_state")], -1).max(axis=1)
+    curve["halted"] = states == kernel.HALTED
     trades = _trades(symbols, tf[:n_trades], ti[:n_trades])
     strategy = strategy_for(settings, rules).name
     journal = lambda: _journal(symbols, strategy, params, bar_length, ji, jf, events, start, timeline)  # noqa: E731
@@ -191,7 +193,7 @@ def _trades(symbols: list[_Symbol], tf: np.ndarray, ti: np.ndarray) -> pd.DataFr
 
 
 def _position(symbol: str, state: np.ndarray) -> Position:
-    sign, qty, entry, stop, tp, rpu, atr, initial, bars_held, be, pyramid, ladder, first = state.tolist()
+    sign, qty, entry, stop, tp, rpu, atr, initial, bars_held, be, pyramid, ladder, first = state.tolist()  # PositionState
     return Position(symbol, Side.LONG if sign > 0 else Side.SHORT, qty, entry, stop, None if tp != tp else tp, rpu, atr,
                     pd.NaT, initial, int(bars_held), bool(be), int(pyramid), int(ladder), first)
 
@@ -251,13 +253,13 @@ def _record(sym: _Symbol, strategy: str, params: RiskParams, bar_length: pd.Time
     row = _Row(sym.columns, i)
     ctx = Context.from_row(sym.features.index[i], row, bar_length, sym.filters, exit_channel=params.exit_channel)
     signal = sym.evaluation.signal(i, {c: float(row[c]) for c in sym.recorded})
-    outcome, gate, vetoes, sized, units, capped, reason, close_reason, moved, closed, n_exits, n_adds, first = \
+    outcome, gate, vetoes, sized, units, capped, reason, close_reason, moved, closed, n_exits, n_adds, first, _ = \
         ints.tolist()
     size = size_from((units, floats[0], floats[1], floats[2], floats[3], capped, reason), sym.filters) if sized else None
     position = step = None
     if outcome == kernel.IN_POSITION:
         position = _position(sym.name, floats[loop.JF_BEFORE:loop.JF_AFTER])
-        after = tuple(floats[loop.JF_AFTER:].tolist())
+        after = kernel.PositionState(*floats[loop.JF_AFTER:].tolist())
         step = position_step_from(position, after, events[first:first + n_exits], events[first + n_exits:first + n_exits + n_adds],
                                   moved, close_reason, closed)
     return decision_from(sym.name, ctx, signal, params, strategy, outcome, gate, vetoes, size, position, step)

@@ -1,16 +1,24 @@
 """The backtester's bar loop, compiled: a USD-M account around :func:`autobot_lib.risk.kernel.decide_bar`.
 
-Per bar of the shared timeline and per symbol with a bar there (in symbol order):
-1. at the first bar of a UTC day the daily anchor becomes the equity (daily loss limit);
-2. funding settlements since the previous bar are charged or paid on the open position (at the bar's
-   open as mark price);
-3. the order decided on the previous bar fills at this open (a market entry or exit), with slippage and
-   the taker fee;
-4. an isolated position whose bar reaches its liquidation price before its stop is liquidated there,
-   with the liquidation fee;
-5. the decision runs: stops and targets fill inside the bar, the position is managed, an entry or a
-   market exit is queued for the next open;
-then equity, balance, margin and drawdown are marked at the close.
+The fill model is the one the paper broker and the local venue follow (``docs/fill-model.md``). Per bar
+of the shared timeline:
+
+1. per symbol with a bar there (in symbol order): the market orders decided at the previous close fill
+   at this open (entries, pyramid adds, market exits), with slippage and the taker fee; an isolated
+   position whose bar reaches its liquidation price before its stop is liquidated there, with the
+   liquidation fee; then the standing stop and targets fill inside the bar
+   (:func:`~autobot_lib.risk.kernel.bar_fills`: the adverse extreme first);
+2. funding settlements that fall due by this close, ``(open, close]``, are charged or paid on the
+   positions held then, at the close as mark price;
+3. the account at the close, the same for every symbol's decision: equity, free margin, the equity
+   peak, the daily anchor (the equity at the first close of a UTC day) and the trading state (the
+   daily loss limit halts; :data:`REARM_NEXT_DAY` re-arms at the next UTC day, :data:`REARM_NEVER`
+   never: the backtest's stand-in for the person who re-arms a live bot);
+4. the decisions, each on the position held into the bar: the symbols holding one first, then the flat
+   ones, each group in symbol order; entries decided earlier in the bar count toward MAX_POSITIONS, and
+   the margin of the orders decided before is gone from what the later ones may use; the orders they send
+   fill at the next open;
+5. equity, balance, margin and drawdown are marked at the close.
 
 Everything the decision saw and said is written to the journal arrays (columns :data:`JI` and
 :data:`JF`; the rows of ``events`` are its fills inside bars: exits as (reason, qty, price), then adds as
@@ -29,7 +37,10 @@ from autobot_lib._jit import njit
 from autobot_lib.backtest import costs as _costs
 from autobot_lib.backtest.costs import funding_paid, liquidation_level, slipped_price
 from autobot_lib.risk import kernel as _kernel
-from autobot_lib.risk.kernel import EXIT_REASONS, IN_POSITION, ORDER, decide_bar, units_to_qty
+from autobot_lib.risk.kernel import (
+    EXIT_REASONS, HALTED, IN_POSITION, ORDER, POSITION_FIELDS, Market, PositionState, bar_fills, decide_bar,
+    next_trading_state, opened, order_cost, qty_units, units_to_qty,
+)
 
 _numba_cache.drop_stale(__file__, _kernel.__file__, _costs.__file__)  # the loop inlines their code
 
@@ -37,13 +48,13 @@ END_OF_DATA = len(EXIT_REASONS)          # exit reason code after ExitReason's
 LIQUIDATION = EXIT_REASONS.index("liquidation")
 _TP, _TP_LADDER = EXIT_REASONS.index("take_profit"), EXIT_REASONS.index("tp_ladder")
 _DAY_NS = 86_400 * 10**9
+REARM_NEVER, REARM_NEXT_DAY = 0, 1
 
 # journal columns: integers (JI) and floats (JF) per bar and symbol
 JI = ("outcome", "gate", "vetoes", "sized", "units", "capped_by", "size_reason", "close_reason", "stop_moved",
-      "closed", "n_exits", "n_adds", "first_event")
+      "closed", "n_exits", "n_adds", "first_event", "trading_state")
 JF = ("raw_qty", "notional", "risk", "stop_distance", "equity", "available", "peak", "anchor", "n_positions")
-POSITION_FIELDS = 13                     # a kernel position tuple; stored before and after the decision
-JF_BEFORE = len(JF)
+JF_BEFORE = len(JF)                      # a kernel position, stored before and after the decision
 JF_AFTER = JF_BEFORE + POSITION_FIELDS
 JF_WIDTH = JF_AFTER + POSITION_FIELDS
 # trades: integers and floats
@@ -51,20 +62,28 @@ TI = ("symbol", "sign", "entry_time", "exit_time", "exit_reason", "entry_bar", "
 TF = ("entry_price", "initial_stop", "exit_price", "qty", "notional", "fees", "funding", "pnl", "r_multiple",
       "mae_r", "mfe_r", "entry_regime")
 # per-symbol bookkeeping around the open position
-_MARGIN, _FEES, _LIQ, _FUNDING, _REALIZED, _EXIT_VALUE, _EXIT_QTY, _MAX_QTY, _MAE, _MFE, _REGIME = range(11)
+_MARGIN, _FEES, _LIQ, _FUNDING, _REALIZED, _EXIT_VALUE, _EXIT_QTY, _MAX_QTY, _MAE, _MFE, _REGIME, _INITIAL_STOP = \
+    range(12)
 _ENTRY_T, _ENTRY_BAR = range(2)
+# orders waiting for the next open
+_NONE, _ENTRY, _EXIT, _ADD = range(4)
 
 
 @njit(cache=True, inline="always")
-def _as_tuple(row):
-    return (np.int64(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], row[7], np.int64(row[8]),
-            row[9] != 0.0, np.int64(row[10]), np.int64(row[11]), row[12])
+def _state(row):
+    return PositionState(np.int64(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], row[7], np.int64(row[8]),
+                         row[9] != 0.0, np.int64(row[10]), np.int64(row[11]), row[12])
 
 
 @njit(cache=True, inline="always")
 def _store(row, pos):
     row[0], row[1], row[2], row[3], row[4], row[5], row[6] = pos[0], pos[1], pos[2], pos[3], pos[4], pos[5], pos[6]
     row[7], row[8], row[9], row[10], row[11], row[12] = pos[7], pos[8], pos[9], pos[10], pos[11], pos[12]
+
+
+@njit(cache=True, inline="always")
+def _market(row):
+    return Market(row[0], row[1], row[2], row[3], row[4], row[5])
 
 
 @njit(cache=True, inline="always")
@@ -99,7 +118,7 @@ def _exit(s, qty, price, reason, t, fee_rate, account, hp, hf, hi, tf, ti, n_tra
     n = n_trades
     ti[n, 0], ti[n, 1], ti[n, 2], ti[n, 3] = s, np.int64(sign), hi[s, _ENTRY_T], t
     ti[n, 4], ti[n, 5], ti[n, 6] = reason, hi[s, _ENTRY_BAR], np.int64(hp[s, 8])
-    tf[n, 0], tf[n, 1], tf[n, 2] = first, first - sign * rpu, hf[s, _EXIT_VALUE] / hf[s, _EXIT_QTY]
+    tf[n, 0], tf[n, 1], tf[n, 2] = first, hf[s, _INITIAL_STOP], hf[s, _EXIT_VALUE] / hf[s, _EXIT_QTY]
     tf[n, 3], tf[n, 4], tf[n, 5] = hf[s, _MAX_QTY], hf[s, _MAX_QTY] * first, hf[s, _FEES]
     tf[n, 6], tf[n, 7] = hf[s, _FUNDING], pnl
     tf[n, 8] = pnl / risk if risk else math.nan
@@ -112,22 +131,25 @@ def _exit(s, qty, price, reason, t, fee_rate, account, hp, hf, hi, tf, ti, n_tra
 
 @njit(cache=True)
 def simulate(t_ns, has, o_, h_, l_, c_, atr_, adx_, adx_prev_, regime_, age_, exit_upper_, exit_lower_,
-             direction_, proposal_, funding_t, funding_rate, funding_start, filters, costs, equity0, bar_ns, start,
-             p, exits, adds, marks, ji, jf, events, tf, ti):
-    """Run the whole timeline. Arrays indexed [bar, symbol]; ``filters`` rows: step, 1/step (0 if not
-    whole), min qty, min notional; ``costs``: taker, maker, slippage bps, slippage ATR share, take
-    profits as maker (0/1), liquidation fee, maintenance margin rate. Returns (trades, events)."""
+             direction_, proposal_, funding_t, funding_rate, funding_start, markets, costs, equity0, bar_ns, start,
+             rearm, p, exits, adds, marks, ji, jf, events, tf, ti):
+    """Run the whole timeline. Arrays indexed [bar, symbol]; ``markets`` rows: a :class:`Market` (step,
+    step scale, min qty, min notional, tick, tick scale); ``costs``: taker, maker, slippage bps, slippage
+    ATR share, take profits as maker (0/1), liquidation fee, maintenance margin rate; ``rearm``:
+    :data:`REARM_NEVER` or :data:`REARM_NEXT_DAY`. Returns (trades, events)."""
     n_bars, n_sym = has.shape
     taker, maker, slip_bps, slip_atr, tp_maker, liq_fee, mmr = costs
     leverage = p.leverage
     account = np.array([equity0, equity0, equity0])            # balance, peak, daily anchor
     anchor_day = np.int64(-1)
-    hp = np.zeros((n_sym, POSITION_FIELDS))                     # the open position, as a kernel tuple
-    hf = np.zeros((n_sym, 11))
+    state = np.int64(0)
+    hp = np.zeros((n_sym, POSITION_FIELDS))                     # the position held, as a kernel position
+    into = np.zeros((n_sym, POSITION_FIELDS))                   # ... as it was held into this bar
+    hf = np.zeros((n_sym, 12))
     hi = np.zeros((n_sym, 2), dtype=np.int64)
     last_close = np.full(n_sym, math.nan)
     funding_at = funding_start[:-1].copy()
-    pend_kind = np.zeros(n_sym, dtype=np.int64)                 # 0 none, 1 entry, 2 market exit
+    pend_kind = np.zeros(n_sym, dtype=np.int64)
     pend_sign = np.zeros(n_sym, dtype=np.int64)
     pend_qty = np.zeros(n_sym)
     pend_atr = np.zeros(n_sym)
@@ -139,34 +161,24 @@ def simulate(t_ns, has, o_, h_, l_, c_, atr_, adx_, adx_prev_, regime_, age_, ex
     ji[:start, :, 0] = -1
     for u in range(start, n_bars):
         t = t_ns[u]
+        close_t = t + bar_ns
+        # 1. the open's fills, liquidation, the standing orders inside the bar
         for s in range(n_sym):
             if not has[u, s]:
                 ji[u, s, 0] = -1
                 continue
             o, h, l, c = o_[u, s], h_[u, s], l_[u, s], c_[u, s]
-            day = t // _DAY_NS
-            if day != anchor_day:
-                anchor_day = day
-                account[2] = _equity(account[0], hp, last_close)
-            # 2. funding settlements in (previous bar open, this bar open]
-            f = funding_at[s]
-            while f < funding_start[s + 1] and funding_t[f] <= t:
-                if hp[s, 0] != 0.0 and funding_t[f] > hi[s, _ENTRY_T]:
-                    pay = funding_paid(hp[s, 0], hp[s, 1], o, funding_rate[f])
-                    account[0] -= pay
-                    hf[s, _FUNDING] += pay
-                f += 1
-            funding_at[s] = f
-            # 3. the previous bar's market order fills at this open
-            if pend_kind[s] == 2 and hp[s, 0] != 0.0:
+            m = _market(markets[s])
+            kind = pend_kind[s]
+            pend_kind[s] = _NONE
+            if kind == _EXIT and hp[s, 0] != 0.0:
                 fill = slipped_price(hp[s, 0], o, pend_atr[s], False, slip_bps, slip_atr)
                 n_trades = _exit(s, hp[s, 1], fill, pend_reason[s], t, taker, account, hp, hf, hi, tf, ti, n_trades)
-            elif pend_kind[s] == 1 and hp[s, 0] == 0.0:
-                side, entry_atr, qty = pend_sign[s], pend_atr[s], pend_qty[s]
-                fill = slipped_price(side, o, entry_atr, True, slip_bps, slip_atr)
-                distance = entry_atr * p.stop_atr_k
-                tp = fill + side * distance * p.take_profit_r      # NaN when there is no fixed target
-                _store(hp[s], (side, qty, fill, fill - side * distance, tp, distance, entry_atr, qty, 0, 0.0, 0, 0, fill))
+            elif kind == _ENTRY and hp[s, 0] == 0.0:
+                side, qty = pend_sign[s], pend_qty[s]
+                fill = slipped_price(side, o, pend_atr[s], True, slip_bps, slip_atr)
+                pos = opened(side, qty, fill, pend_atr[s], p, m)
+                _store(hp[s], pos)
                 notional = qty * fill
                 account[0] -= notional * taker
                 hf[s, :] = 0.0
@@ -175,72 +187,118 @@ def simulate(t_ns, has, o_, h_, l_, c_, atr_, adx_, adx_prev_, regime_, age_, ex
                 hf[s, _LIQ] = liquidation_level(side, fill, leverage, mmr)
                 hf[s, _MAX_QTY] = qty
                 hf[s, _REGIME] = pend_regime[s]
+                hf[s, _INITIAL_STOP] = pos.stop
                 hi[s, _ENTRY_T] = t
                 hi[s, _ENTRY_BAR] = pend_bar[s]
-            pend_kind[s] = 0
+            elif kind == _ADD and hp[s, 0] != 0.0:
+                sign, qty, add = hp[s, 0], hp[s, 1], pend_qty[s]
+                fill = slipped_price(sign, o, pend_atr[s], True, slip_bps, slip_atr)
+                fee = add * fill * taker
+                account[0] -= fee
+                hf[s, _FEES] += fee
+                hf[s, _MARGIN] += add * fill / leverage
+                hp[s, 2] = (hp[s, 2] * qty + fill * add) / (qty + add)
+                hp[s, 1] = units_to_qty(qty_units(qty, m) + qty_units(add, m), m.step, m.step_scale)
+                hf[s, _MAX_QTY] = max(hf[s, _MAX_QTY], hp[s, 1])
+                hf[s, _LIQ] = liquidation_level(sign, hp[s, 2], leverage, mmr)
             last_close[s] = c
-            # 4. excursions and liquidation
             if hp[s, 0] != 0.0:
-                held_sign, first = hp[s, 0], hp[s, 12]
-                hf[s, _MFE] = max(hf[s, _MFE], held_sign * ((h if held_sign > 0 else l) - first))
-                hf[s, _MAE] = min(hf[s, _MAE], held_sign * ((l if held_sign > 0 else h) - first))
+                sign, first = hp[s, 0], hp[s, 12]
+                hf[s, _MFE] = max(hf[s, _MFE], sign * ((h if sign > 0 else l) - first))
+                hf[s, _MAE] = min(hf[s, _MAE], sign * ((l if sign > 0 else h) - first))
                 liq = hf[s, _LIQ]
-                stop_protects = held_sign * (hp[s, 3] - liq) > 0
-                if held_sign * ((l if held_sign > 0 else h) - liq) <= 0 and \
-                        (not stop_protects or held_sign * (o - liq) <= 0):
+                stop_protects = sign * (hp[s, 3] - liq) > 0
+                if sign * ((l if sign > 0 else h) - liq) <= 0 and (not stop_protects or sign * (o - liq) <= 0):
                     n_trades = _exit(s, hp[s, 1], liq, LIQUIDATION, t, liq_fee, account, hp, hf, hi, tf, ti, n_trades)
-            # 5. the decision
-            equity = _equity(account[0], hp, last_close)
-            margin, n_pos = 0.0, 0
-            for k in range(n_sym):
-                if hp[k, 0] != 0.0:
-                    margin += hf[k, _MARGIN]
-                    n_pos += 1
-            atr = atr_[u, s]
-            step, scale = filters[s, 0], filters[s, 1]
-            before = _as_tuple(hp[s])
-            outcome, gate, vetoes, sized, size, after, n_exits, n_adds, moved, close_reason, closed = decide_bar(
-                before, o, h, l, c, atr, adx_[u, s], adx_prev_[u, s], regime_[u, s], age_[u, s], exit_upper_[u, s],
-                exit_lower_[u, s], direction_[u, s], proposal_[u, s], equity, account[0] - margin, account[1],
-                account[2], 0, n_pos, False, t + bar_ns, step, scale, filters[s, 2], filters[s, 3], p, exits, adds)
-            row, frow = ji[u, s], jf[u, s]
-            row[0], row[1], row[2], row[3], row[4], row[5], row[6] = outcome, gate, vetoes, sized, size[0], size[5], size[6]
-            row[7], row[8], row[9], row[10], row[11], row[12] = close_reason, moved, closed, n_exits, n_adds, n_events
-            frow[0], frow[1], frow[2], frow[3] = size[1], size[2], size[3], size[4]
-            frow[4], frow[5], frow[6], frow[7], frow[8] = equity, account[0] - margin, account[1], account[2], n_pos
-            if outcome == IN_POSITION:
-                _store(frow[JF_BEFORE:JF_AFTER], before)
-                _store(frow[JF_AFTER:], after)
-                sign = before[0]
-                for k in range(n_exits):
-                    events[n_events, 0], events[n_events, 1], events[n_events, 2] = exits[k, 0], exits[k, 1], exits[k, 2]
-                    n_events += 1
-                for k in range(n_adds):
-                    events[n_events, 0], events[n_events, 1], events[n_events, 2] = adds[k, 0], adds[k, 1], adds[k, 2]
-                    n_events += 1
+            into[s, :] = hp[s, :]
+            if hp[s, 0] != 0.0:
+                _, n_exits, _ = bar_fills(_state(hp[s]), o, h, l, p, m, exits)
+                sign = hp[s, 0]
                 for k in range(n_exits):
                     reason = np.int64(exits[k, 0])
                     as_maker = tp_maker != 0 and (reason == _TP or reason == _TP_LADDER)
-                    price = exits[k, 2] if as_maker else slipped_price(sign, exits[k, 2], atr, False, slip_bps, slip_atr)
+                    price = exits[k, 2] if as_maker else slipped_price(sign, exits[k, 2], atr_[u, s], False, slip_bps,
+                                                                       slip_atr)
                     n_trades = _exit(s, exits[k, 1], price, reason, t, maker if as_maker else taker, account, hp, hf,
                                      hi, tf, ti, n_trades)
                     if hp[s, 0] == 0.0:
                         break
+        # 2. funding that falls due by this close, on what is held then, at the close
+        for s in range(n_sym):
+            f = funding_at[s]
+            while f < funding_start[s + 1] and funding_t[f] <= close_t:
+                if hp[s, 0] != 0.0 and funding_t[f] > hi[s, _ENTRY_T]:
+                    pay = funding_paid(hp[s, 0], hp[s, 1], last_close[s], funding_rate[f])
+                    account[0] -= pay
+                    hf[s, _FUNDING] += pay
+                f += 1
+            funding_at[s] = f
+        # 3. the account at the close
+        equity = _equity(account[0], hp, last_close)
+        margin, n_pos = 0.0, 0
+        for s in range(n_sym):
+            if hp[s, 0] != 0.0:
+                margin += hf[s, _MARGIN]
+                n_pos += 1
+        day = close_t // _DAY_NS
+        if day != anchor_day:
+            anchor_day = day
+            account[2] = equity
+            if state == HALTED and rearm == REARM_NEXT_DAY:
+                state = np.int64(0)
+        account[1] = max(account[1], equity)
+        state = np.int64(next_trading_state(state, equity, account[2], p.daily_loss_limit))
+        available = account[0] - margin
+        # 4. the decisions: the positions held into the bar first, then the flat symbols (as the live engine)
+        for j in range(2 * n_sym):
+            s = j % n_sym
+            if not has[u, s] or (into[s, 0] != 0.0) != (j < n_sym):
+                continue
+            o, h, l, c = o_[u, s], h_[u, s], l_[u, s], c_[u, s]
+            m = _market(markets[s])
+            atr = atr_[u, s]
+            before = _state(into[s])
+            outcome, gate, vetoes, sized, size, after, n_exits, n_adds, moved, close_reason, closed = decide_bar(
+                before, o, h, l, c, atr, adx_[u, s], adx_prev_[u, s], regime_[u, s], age_[u, s], exit_upper_[u, s],
+                exit_lower_[u, s], direction_[u, s], proposal_[u, s], equity, available, account[1], account[2],
+                state, n_pos, False, close_t, m, p, exits, adds)
+            row, frow = ji[u, s], jf[u, s]
+            row[0], row[1], row[2], row[3], row[4], row[5], row[6] = outcome, gate, vetoes, sized, size[0], size[5], size[6]
+            row[7], row[8], row[9], row[10], row[11], row[12] = close_reason, moved, closed, n_exits, n_adds, n_events
+            row[13] = state
+            frow[0], frow[1], frow[2], frow[3] = size[1], size[2], size[3], size[4]
+            frow[4], frow[5], frow[6], frow[7], frow[8] = equity, available, account[1], account[2], n_pos
+            if outcome == IN_POSITION:
+                _store(frow[JF_BEFORE:JF_AFTER], before)
+                _store(frow[JF_AFTER:], after)
+                for k in range(n_exits):
+                    events[n_events, 0], events[n_events, 1], events[n_events, 2] = exits[k, 0], exits[k, 1], exits[k, 2]
+                    n_events += 1
+                added = 0.0
+                for k in range(n_adds):
+                    events[n_events, 0], events[n_events, 1], events[n_events, 2] = adds[k, 0], adds[k, 1], adds[k, 2]
+                    n_events += 1
+                    added += adds[k, 0]
+                    available -= order_cost(adds[k, 0] * adds[k, 1], p)
                 if not closed and hp[s, 0] != 0.0:
-                    for k in range(n_adds):
-                        fill = slipped_price(sign, adds[k, 1], atr, True, slip_bps, slip_atr)
-                        fee = adds[k, 0] * fill * taker
-                        account[0] -= fee
-                        hf[s, _FEES] += fee
-                        hf[s, _MARGIN] += adds[k, 0] * fill / leverage
-                    _store(hp[s], after)       # its qty already counts this bar's partial exits and adds
-                    hf[s, _MAX_QTY] = max(hf[s, _MAX_QTY], after[1])
-                if close_reason >= 0:
-                    pend_kind[s], pend_reason[s], pend_atr[s] = 2, close_reason, atr
+                    # the kernel's position for the next bar; the adds join it when they fill at the next open
+                    entry = hp[s, 2]
+                    _store(hp[s], after)
+                    hp[s, 2] = entry
+                    hp[s, 1] = units_to_qty(qty_units(after.qty, m) - qty_units(added, m), m.step, m.step_scale)
+                    if n_adds:
+                        pend_kind[s], pend_qty[s], pend_atr[s] = _ADD, added, atr
+                    elif close_reason >= 0:
+                        pend_kind[s], pend_reason[s], pend_atr[s] = _EXIT, close_reason, atr
             elif outcome == ORDER:
-                pend_kind[s], pend_sign[s], pend_qty[s] = 1, proposal_[u, s], units_to_qty(size[0], step, scale)
+                pend_kind[s], pend_sign[s], pend_qty[s] = _ENTRY, proposal_[u, s], units_to_qty(size[0], m.step,
+                                                                                               m.step_scale)
                 pend_atr[s], pend_regime[s], pend_bar[s] = atr, regime_[u, s], u
-        _mark(account, hp, hf, last_close, marks[u])
+                n_pos += 1
+                available -= order_cost(size[2], p)
+        # 5. marks at the close
+        marks[u, 0], marks[u, 1], marks[u, 2] = equity, account[0], margin
+        marks[u, 3] = 1.0 - equity / account[1] if account[1] > 0 else 0.0
     # what is still open closes at its symbol's last close, so every trade is complete
     for s in range(n_sym):
         if hp[s, 0] != 0.0:
@@ -250,18 +308,8 @@ def simulate(t_ns, has, o_, h_, l_, c_, atr_, adx_, adx_prev_, regime_, age_, ex
             n_trades = _exit(s, hp[s, 1], last_close[s], END_OF_DATA, t_ns[last], taker, account, hp, hf, hi, tf, ti,
                              n_trades)
     if n_bars:
-        _mark(account, hp, hf, last_close, marks[n_bars - 1])
+        equity = account[0]
+        account[1] = max(account[1], equity)
+        marks[n_bars - 1, 0], marks[n_bars - 1, 1], marks[n_bars - 1, 2] = equity, account[0], 0.0
+        marks[n_bars - 1, 3] = 1.0 - equity / account[1] if account[1] > 0 else 0.0
     return n_trades, n_events
-
-
-@njit(cache=True, inline="always")
-def _mark(account, hp, hf, last_close, out):
-    """Equity, balance, margin and drawdown at the close into ``out``; the equity peak follows."""
-    equity = _equity(account[0], hp, last_close)
-    margin = 0.0
-    for s in range(hp.shape[0]):
-        if hp[s, 0] != 0.0:
-            margin += hf[s, _MARGIN]
-    account[1] = max(account[1], equity)
-    out[0], out[1], out[2] = equity, account[0], margin
-    out[3] = 1.0 - equity / account[1] if account[1] > 0 else 0.0

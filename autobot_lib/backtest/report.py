@@ -106,6 +106,7 @@ def write_backtest_report(result: BacktestResult, bars: dict[str, pd.DataFrame],
     """The HTML page, trades CSV, equity CSV, journal JSON lines and Excel summary; returns their paths."""
     out = Path(out_dir)
     metrics = generate_report(result.trades, result.equity["equity"], result.initial_equity)
+    metrics["halted_bars"] = int(result.equity["halted"].sum())      # the daily loss limit's halts
     paths = {"html": out / f"{name}.html", "trades": out / f"{name}_trades.csv", "equity": out / f"{name}_equity.csv",
              "excel": out / f"{name}_summary.xlsx"}
     with atomic_path(paths["trades"]) as tmp:

@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 
 from autobot_lib.backtest.cluster import run_tasks
-from autobot_lib.backtest.costs import CostModel
 from autobot_lib.backtest.engine import run_backtest
 from autobot_lib.backtest.metrics import report
 from autobot_lib.config import Settings, load_settings
@@ -88,13 +87,13 @@ def _apply(base: dict[str, Any], combo: dict[str, Any]) -> dict[str, Any]:
 
 
 def evaluate(bars: Mapping[str, pd.DataFrame], values: dict[str, Any], start: pd.Timestamp, end: pd.Timestamp,
-             warmup: pd.Timestamp, costs: CostModel, objective: str, equity: float = 10_000.0) -> dict[str, Any]:
+             warmup: pd.Timestamp, objective: str, equity: float = 10_000.0) -> dict[str, Any]:
     """One backtest on [start, end] (indicators warmed from ``warmup``), summarised. Runs on a worker."""
     settings = load_settings(env_file=None, config_json=None, **values)
     window = {s: f.loc[warmup:end] for s, f in bars.items()}
     for s, f in window.items():
         f.attrs.update(bars[s].attrs)
-    result = run_backtest(window, settings, costs=costs, trade_from=start, equity=equity)
+    result = run_backtest(window, settings, trade_from=start, equity=equity)
     metrics = report(result.trades, result.equity["equity"], result.initial_equity)
     return {"metrics": metrics, "score": metrics.get(objective, np.nan), "equity": result.equity["equity"],
             "trades": len(result.trades)}
@@ -115,8 +114,7 @@ class WalkForwardResult:
 
 
 def walk_forward(bars: Mapping[str, pd.DataFrame] | pd.DataFrame, settings: Settings, grid: Mapping[str, Iterable],
-                 folds: list[Fold], *, objective: str = "sharpe_annualised", costs: CostModel = CostModel(),
-                 warmup_bars: int = 600, scheduler: str | None = None, progress: bool = True,
+                 folds: list[Fold], *, objective: str = "sharpe_annualised", warmup_bars: int = 600, scheduler: str | None = None, progress: bool = True,
                  equity: float = 10_000.0) -> WalkForwardResult:
     if isinstance(bars, pd.DataFrame):
         bars = {bars.attrs.get("symbol") or "SYMBOL": bars}
@@ -130,8 +128,7 @@ def walk_forward(bars: Mapping[str, pd.DataFrame] | pd.DataFrame, settings: Sett
     def warmup(t):  # bars before t used only to warm the indicators up
         return max(index[0], t - warm)
 
-    jobs = [(f, c, (_apply(base, combo), f.train_start, f.train_end, warmup(f.train_start), costs, objective,
-                    equity)) for f in folds for c, combo in enumerate(combos)]
+    jobs = [(f, c, (_apply(base, combo), f.train_start, f.train_end, warmup(f.train_start), objective, equity)) for f in folds for c, combo in enumerate(combos)]
     results = run_tasks(evaluate, [args for *_, args in jobs], shared=dict(bars), scheduler=scheduler,
                         progress=progress, desc="train")
 
@@ -141,8 +138,7 @@ def walk_forward(bars: Mapping[str, pd.DataFrame] | pd.DataFrame, settings: Sett
         finite = [(s, c) for s, c in scored if s == s]
         best_score, best = max(finite) if finite else (np.nan, 0)
         chosen = combos[best]
-        oos = evaluate(bars, _apply(base, chosen), f.test_start, f.test_end, warmup(f.test_start), costs, objective,
-                       equity)
+        oos = evaluate(bars, _apply(base, chosen), f.test_start, f.test_end, warmup(f.test_start), objective, equity)
         curve = oos["equity"] / oos["equity"].iloc[0] * capital
         capital = float(curve.iloc[-1])
         curves.append(curve)

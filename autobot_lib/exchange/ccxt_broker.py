@@ -22,7 +22,9 @@ import ccxt.async_support as ccxt_async
 
 from autobot_lib.data.download import exchange_id
 from autobot_lib.exchange.errors import BINANCE_POLICIES, policy_for
-from autobot_lib.exchange.ports import Balance, BrokerError, ErrorPolicy, ExchangePosition, OrderResult
+from autobot_lib.exchange.ports import (
+    Balance, BrokerError, ErrorPolicy, ExchangePosition, FundingFee, OrderResult, TradeFill,
+)
 from autobot_lib.exchange.ratelimit import RateLimiter
 from autobot_lib.model import MarketFilters
 
@@ -197,6 +199,26 @@ class CcxtBroker:
         unrealized = Decimal(str(info.get("totalUnrealizedProfit", 0)))
         available = Decimal(str(info.get("availableBalance", b.get("free", {}).get("USDT", 0))))
         return Balance(wallet, available, wallet + unrealized)
+
+    async def fills(self, symbol: str, since_ms: int) -> list[TradeFill]:
+        """The symbol's executions since ``since_ms`` (``GET /fapi/v1/userTrades``, oldest first)."""
+        rows = await self._call(f"{symbol} trades", self.exchange.fetch_my_trades, self._symbol(symbol), since_ms, 1000,
+                                weight=5)
+        out = []
+        for t in rows:
+            info = t.get("info") or {}
+            out.append(TradeFill(symbol, str(t.get("order") or info.get("orderId") or ""), str(t["side"]).upper(),
+                                 Decimal(str(info.get("price", t["price"]))), Decimal(str(info.get("qty", t["amount"]))),
+                                 Decimal(str(info.get("commission", (t.get("fee") or {}).get("cost") or 0))),
+                                 Decimal(str(info.get("realizedPnl", 0))), int(t["timestamp"])))
+        return out
+
+    async def funding_fees(self, symbol: str, since_ms: int) -> list[FundingFee]:
+        """The symbol's funding settlements since ``since_ms`` (``GET /fapi/v1/income``, FUNDING_FEE)."""
+        rows = await self._call(f"{symbol} funding", self.exchange.fetch_funding_history, self._symbol(symbol),
+                                since_ms, 1000, weight=30)
+        return [FundingFee(symbol, -Decimal(str((r.get("info") or {}).get("income", r.get("amount", 0)))),
+                           int(r["timestamp"])) for r in rows]
 
     async def server_time_ms(self) -> int:
         return int(await self._call("server time", self.exchange.fetch_time))

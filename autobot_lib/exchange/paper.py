@@ -6,7 +6,9 @@ fill at the last close, taker fee; stops and targets (algo orders) trigger insid
 bar walk. Live market data drives it:
 
 - :meth:`PaperBroker.on_bar` with each closed :class:`~autobot_lib.model.Bar` (``timestamp`` = open time;
-  the bar closes ``bar_length`` later): triggers what the bar trades through, then marks the close.
+  the bar closes ``bar_length`` later) and, when the feed has seen it, the next bar's open: triggers what
+  the bar trades through, marks the close, and market orders sent now fill at that next open (the first
+  trade after the close: the fill model the backtester shares; the close when it is not known yet).
   Feed it before the engine decides on the same bar, as the exchange would have matched by then.
 - :meth:`PaperBroker.apply_funding` at each funding time (rate as Binance publishes it).
 
@@ -24,12 +26,13 @@ price. No keys.
 
 >>> import asyncio
 >>> paper = PaperBroker({"BTCUSDT": MarketFilters.of("0.10", "0.001", "0.001", "100")})
->>> paper.on_bar("BTCUSDT", Bar(pd.Timestamp("2025-06-01", tz="UTC"), 104000.0, 104600.0, 103900.0, 104500.0))
+>>> paper.on_bar("BTCUSDT", Bar(pd.Timestamp("2025-06-01", tz="UTC"), 104000.0, 104600.0, 103900.0, 104500.0),
+...              next_open=104510.0)
 []
 >>> asyncio.run(paper.market_order("BTCUSDT", "BUY", Decimal("0.010"), "e1")).avg_price
-Decimal('104500.0')
+Decimal('104510.0')
 >>> asyncio.run(paper.balance()).wallet          # 10 000 less the taker fee
-Decimal('9999.47750000')
+Decimal('9999.47745000')
 """
 
 from __future__ import annotations
@@ -40,12 +43,14 @@ from decimal import Context, Decimal, localcontext
 import pandas as pd
 
 from autobot_lib.exchange.errors import policy_for
-from autobot_lib.exchange.ports import Balance, BrokerError, ErrorPolicy, ExchangePosition, OrderResult
+from autobot_lib.exchange.ports import (
+    Balance, BrokerError, ErrorPolicy, ExchangePosition, FundingFee, OrderResult, TradeFill,
+)
 from autobot_lib.exchange.ratelimit import RateLimiter
 from autobot_lib.exchange.venue.account import Account, AlgoOrder, Order
 from autobot_lib.exchange.venue.errors import NO_MARGIN_TYPE_CHANGE, NO_SUCH_ORDER, BinanceError
 from autobot_lib.exchange.venue.market import SymbolSpec, decimals
-from autobot_lib.model import Bar, MarketFilters
+from autobot_lib.model import BINANCE_MAKER_FEE, BINANCE_TAKER_FEE, Bar, MarketFilters
 
 _ZERO = Decimal(0)
 # The venue's arithmetic, whatever the calling thread's context says: ccxt sets its caller's decimal
@@ -87,11 +92,13 @@ class PaperBroker:
     name = "paper"
 
     def __init__(self, filters: Mapping[str, MarketFilters | SymbolSpec], *, balance: float | Decimal = 10_000,
-                 bar_length: pd.Timedelta = pd.Timedelta("1h"), clock: Callable[[], int] | None = None):
+                 bar_length: pd.Timedelta = pd.Timedelta("1h"), clock: Callable[[], int] | None = None,
+                 taker_fee: float = BINANCE_TAKER_FEE, maker_fee: float = BINANCE_MAKER_FEE):
         if not filters:
             raise ValueError("PaperBroker needs the filters of at least one symbol, e.g. "
                              "{'BTCUSDT': MarketFilters.of('0.10', '0.001', '0.001', '100')}")
-        self.account = Account({s: _spec(s, f) for s, f in filters.items()}, _decimal(balance))
+        self.account = Account({s: _spec(s, f) for s, f in filters.items()}, _decimal(balance),
+                               taker_fee=_decimal(taker_fee), maker_fee=_decimal(maker_fee))
         self.bar_ms = int(pd.Timedelta(bar_length).total_seconds() * 1000)
         self.limiter = RateLimiter(rate_limits=())     # nothing to throttle in-process
         self._clock = clock
@@ -105,13 +112,16 @@ class PaperBroker:
     def now_ms(self) -> int:
         return self._clock() if self._clock is not None else self._last_ms
 
-    def on_bar(self, symbol: str, bar: Bar) -> list[OrderResult]:
-        """Match ``symbol``'s stops and targets against a closed bar, then mark its close. Returns the
-        orders that filled inside it (a triggered stop's or target's market order)."""
-        close_ms = int(bar.timestamp.value // 1_000_000) + self.bar_ms
+    def on_bar(self, symbol: str, bar: Bar, next_open: float | None = None) -> list[OrderResult]:
+        """Match ``symbol``'s stops and targets against a closed bar, then mark its close; market orders
+        fill at ``next_open`` from now (the close if None). Returns the orders that filled inside the bar
+        (a triggered stop's or target's market order)."""
+        open_ms = int(bar.timestamp.value // 1_000_000)
+        close_ms = open_ms + self.bar_ms
         before = len(self.account.fills)
         self._call(f"{symbol} bar", self.account.on_bar, symbol, *(_decimal(x) for x in (bar.open, bar.high, bar.low,
-                                                                                          bar.close)), close_ms)
+                                                                                          bar.close)), close_ms,
+                   None if next_open is None else _decimal(next_open), open_ms)
         self._last_ms = max(self._last_ms, close_ms)
         filled = dict.fromkeys(f.order_id for f in self.account.fills[before:])
         return [self._order(self.account.orders[i]) for i in filled]
@@ -193,6 +203,16 @@ class PaperBroker:
             wallet = _reported(acc.wallet, 8)
             unrealized = _reported(sum((acc.unrealized(s) for s, p in acc.positions.items() if p.amount), _ZERO), 8)
             return Balance(wallet, _reported(acc.available(), 8), wallet + unrealized)
+
+    async def fills(self, symbol: str, since_ms: int) -> list[TradeFill]:
+        px, qty = self._places(symbol)
+        return [TradeFill(f.symbol, str(f.order_id), f.side, _reported(f.price, px), _reported(f.qty, qty),
+                          _reported(f.fee, 8), _reported(f.realized_pnl, 8), f.time_ms)
+                for f in self.account.fills if f.symbol == symbol and f.time_ms >= since_ms]
+
+    async def funding_fees(self, symbol: str, since_ms: int) -> list[FundingFee]:
+        return [FundingFee(i.symbol, _reported(-i.amount, 8), i.time_ms) for i in self.account.income
+                if i.symbol == symbol and i.kind == "FUNDING_FEE" and i.time_ms >= since_ms]
 
     async def server_time_ms(self) -> int:
         return self.now_ms()

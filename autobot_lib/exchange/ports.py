@@ -58,6 +58,29 @@ class ExchangePosition:
 
 
 @dataclass(frozen=True)
+class TradeFill:
+    """One execution of the account's (Binance ``userTrades``): what a trade record is built from."""
+
+    symbol: str
+    order_id: str
+    side: str                    # BUY | SELL
+    price: Decimal
+    qty: Decimal
+    fee: Decimal                 # commission paid, in the quote asset
+    realized_pnl: Decimal
+    time_ms: int
+
+
+@dataclass(frozen=True)
+class FundingFee:
+    """One funding settlement (Binance income FUNDING_FEE); ``paid`` > 0 when the account paid."""
+
+    symbol: str
+    paid: Decimal
+    time_ms: int
+
+
+@dataclass(frozen=True)
 class Balance:
     wallet: Decimal
     available: Decimal
@@ -86,6 +109,10 @@ class Broker(Protocol):
     async def protective_orders(self) -> list[OrderResult]: ...
 
     async def balance(self) -> Balance: ...
+
+    async def fills(self, symbol: str, since_ms: int) -> list[TradeFill]: ...
+
+    async def funding_fees(self, symbol: str, since_ms: int) -> list[FundingFee]: ...
 
     async def server_time_ms(self) -> int: ...
 

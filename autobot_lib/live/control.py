@@ -243,16 +243,15 @@ class Control:
     async def metrics(self, by: Actor) -> CommandResult:
         async def do() -> CommandResult:
             e = self.engine
-            closed = [t for t in e.trades if t.exit_price is not None]
-            pnl = [(1 if t.side == "LONG" else -1) * (t.exit_price - t.entry_price) * t.qty for t in closed]
+            pnl = [t.pnl for t in e.trades if t.pnl == t.pnl]
             seconds = sorted(e.decision_seconds)
             data = {"decisions": len(e.journal), "outcomes": dict(Counter(r.outcome.split(":")[0] for r in e.journal)),
                     "trades": len(e.trades), "wins": sum(x > 0 for x in pnl), "losses": sum(x <= 0 for x in pnl),
-                    "realised_pnl_gross": round(sum(pnl), 8),
-                    "exit_reasons": dict(Counter(t.reason for t in e.trades)), "alerts": len(e.alerts),
+                    "realised_pnl": round(sum(pnl), 8),
+                    "exit_reasons": dict(Counter(t.exit_reason for t in e.trades)), "alerts": len(e.alerts),
                     "decision_ms_p50": round(seconds[len(seconds) // 2] * 1000, 3) if seconds else None}
-            return CommandResult(True, f"{data['trades']} trade(s), {data['wins']} won, gross PnL "
-                                 f"{data['realised_pnl_gross']:,.2f}; {data['decisions']} decision(s)", data)
+            return CommandResult(True, f"{data['trades']} trade(s), {data['wins']} won, PnL after costs "
+                                 f"{data['realised_pnl']:,.2f}; {data['decisions']} decision(s)", data)
         return await self._command(Command.METRICS, by, {}, do)
 
     async def audit_tail(self, by: Actor, n: int = 20) -> CommandResult:
@@ -306,7 +305,7 @@ class Control:
             if trade is None:
                 raise Refused(f"no {wanted} position to close (open: {', '.join(self.engine.held) or 'none'})")
             return CommandResult(True, f"{wanted} {trade.side} {trade.qty} closed at {trade.exit_price} "
-                                 f"({trade.reason})", {"trade": asdict(trade)})
+                                 f"({trade.exit_reason})", {"trade": trade.to_dict()})
         return await self._command(Command.CLOSE, by, {"symbol": symbol}, do)
 
     async def flatten(self, by: Actor) -> CommandResult:
@@ -315,7 +314,7 @@ class Control:
             text = "; ".join(f"{t.symbol} {t.side} {t.qty} at {t.exit_price}" for t in trades)
             return CommandResult(True, f"flattened by {by}: {text or 'no positions'} (state "
                                  f"{self.engine.trading_state.value}: pause or kill to stop new entries)",
-                                 {"trades": [asdict(t) for t in trades]})
+                                 {"trades": [t.to_dict() for t in trades]})
         return await self._command(Command.FLATTEN, by, {}, do)
 
     async def set_param(self, name: str, value: Any, by: Actor) -> CommandResult:

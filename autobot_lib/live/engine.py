@@ -1,21 +1,17 @@
 """The live engine: per closed bar and symbol, the one decision path, then execution through a broker.
 
-On each closed bar: the symbol's streaming features (:class:`~autobot_lib.live.features.LiveFeatures`),
-the daily anchor, then :func:`autobot_lib.pipeline.decide` exactly as the backtester calls it, with the
-position held into the bar (if the exchange's stop closed it during the bar, the model's step says so
-too, as the backtester's does), then the intents:
+On bars that close together: the account as it stands at the close (equity at the mark, the daily
+anchor, the trading state: the daily loss limit halts, as in the backtester), then every symbol's
+:func:`autobot_lib.pipeline.decide` exactly as the backtester calls it: the symbols holding a position
+first (each with the position held into the bar), then the flat ones, which see the positions left
+after the bar's fills plus the entries already decided on this bar (MAX_POSITIONS), and the free margin
+the orders decided before them leave. The decisions are
+written ahead to the store; then the :class:`~autobot_lib.live.execution.Executor` makes the exchange
+follow them, all symbols at once.
 
-- ENTRY: a market order, then its protective stop (and target) through the algo endpoint; if the stop
-  cannot be placed the position is closed again at once;
-- STOP / ADD: the new stop is placed before the old one is cancelled;
-- a market EXIT (regime, exit channel, time): protective orders cancelled, the position closed;
-- stops and targets the model says filled inside the bar: the exchange's own orders did it; if the
-  exchange still shows the position, it is closed at market.
-
-Reconciliation (at start and every POSITION_CHECK_INTERVAL) takes the exchange as the truth: positions
-the engine did not know are adopted and protected, positions that vanished are closed in the books,
-positions without a stop get one (the watchdog), orphan protective orders are cancelled. The kill switch
-turns the trading state to HALTED: every entry is vetoed, stops stay.
+Reconciliation (at start and every POSITION_CHECK_INTERVAL) takes the exchange as the truth
+(:class:`~autobot_lib.live.reconcile.Reconciler`). The kill switch turns the trading state to HALTED:
+every entry is vetoed, stops stay.
 
 By hand (through :mod:`autobot_lib.live.control`): :meth:`LiveEngine.pause` (REDUCING), ``resume``,
 :meth:`LiveEngine.close_position` and :meth:`LiveEngine.flatten` (booked as ``manual_close``) and
@@ -26,11 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import Counter, deque
-from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
 from typing import Any, Callable
 
 import pandas as pd
@@ -39,37 +34,22 @@ from autobot_lib.config import Settings
 from autobot_lib.exchange.ports import Broker, BrokerError, ErrorPolicy
 from autobot_lib.exchange.ratelimit import RateLimiter
 from autobot_lib.journal import JournalRecord, record as journal_record
+from autobot_lib.live.execution import Executor, Held
 from autobot_lib.live.features import LiveFeatures
-from autobot_lib.live.orders import OrderManager, Protection, client_id, order_side
+from autobot_lib.live.ledger import LiveTrade
+from autobot_lib.live.orders import OrderManager, Protection
+from autobot_lib.live.reconcile import Reconciler
 from autobot_lib.live.safety import KillSwitch, Trip
-from autobot_lib.model import Account, Bar, IntentKind, MarketFilters, OrderIntent, Position, Side, TradingState
-from autobot_lib.pipeline import Decision, decide, open_position
+from autobot_lib.model import Account, Bar, IntentKind, MarketFilters, Position, TradingState
+from autobot_lib.pipeline import Decision, decide
+from autobot_lib.risk import kernel
 from autobot_lib.risk.params import risk_params
 from autobot_lib.rules.rule import RuleSet
 from autobot_lib.state import BotState, OpenPosition, StateStore, StateUnavailable
 
 log = logging.getLogger("autobot.live")
 _DAY_MS = 86_400_000
-_ASK = object()              # "not read yet": ask the exchange
-
-
-@dataclass
-class Held:
-    position: Position
-    protection: Protection = field(default_factory=Protection)
-    entry_bar_ms: int = 0
-
-
-@dataclass
-class Trade:
-    symbol: str
-    side: str
-    entry_price: float
-    exit_price: float | None
-    qty: float
-    reason: str
-    opened_ms: int
-    closed_ms: int
+_MARGIN_MODE_LOCKED = (-4047, -4048)   # margin type cannot change with open orders / with a position
 
 
 class LiveEngine:
@@ -84,13 +64,14 @@ class LiveEngine:
         self.limiter = limiter or getattr(broker, "limiter", None) or RateLimiter()   # one count per account
         self.filters: dict[str, MarketFilters] = {}
         self.orders: OrderManager | None = None
-        self.held: dict[str, Held] = {}
+        self.executor: Executor | None = None
+        self._restored: dict[str, Held] = {}
         self.kill = KillSwitch(daily_loss_limit=self.params.daily_loss_limit)
         self.peak = self.anchor = self.last_equity = 0.0
         self.anchor_day: int | None = None
         # recent history for the notebook and the summary; the full journal lives in the store
         self.journal: deque[JournalRecord] = deque(maxlen=10_000)
-        self.trades: deque[Trade] = deque(maxlen=1_000)
+        self.equity: deque[tuple[pd.Timestamp, float]] = deque(maxlen=10_000)   # at each decided close
         self.alerts: deque[tuple[str, str]] = deque(maxlen=1_000)
         self._alert, self.clock = alert, clock
         self.decision_seconds: deque[float] = deque(maxlen=100_000)
@@ -99,6 +80,14 @@ class LiveEngine:
         self.paused_by: str | None = None         # paused (REDUCING): no new entries, exits and stops go on
         self.busy = asyncio.Lock()                # a bar, a reconciliation and a manual command never interleave
 
+    @property
+    def held(self) -> dict[str, Held]:
+        return self.executor.held if self.executor is not None else self._restored
+
+    @property
+    def trades(self) -> deque[LiveTrade]:
+        return self.executor.trades if self.executor is not None else deque()
+
     # --- set-up --------------------------------------------------------------------------------
     async def start(self) -> None:
         """Markets, leverage and margin type, the saved state (SAFE_RESTART), then reconciliation."""
@@ -106,11 +95,25 @@ class LiveEngine:
             self.restore(self.store.load())
         self.filters = await self.broker.markets(self.symbols)
         self.orders = OrderManager(self.broker, self.filters, self.limiter)
+        self.executor = Executor(self.broker, self.orders, self.filters, self.params, self.alert, self._on_error,
+                                 self.metrics, int(self.bar_length.total_seconds() * 1000))
+        self.executor.held.update(self._restored)
         for symbol in self.symbols:
-            await self.broker.configure(symbol, self.params.leverage, isolated=True)
+            await self._configure(symbol, self.params.leverage)
         balance = await self.broker.balance()
         self.peak = max(self.peak, float(balance.equity))
         await self.reconcile()
+
+    async def _configure(self, symbol: str, leverage: int) -> None:
+        """Leverage and isolated margin. A position or orders already open in another margin mode keep it:
+        the position is adopted as it stands (reconciliation protects it), with an alert."""
+        try:
+            await self.broker.configure(symbol, leverage, isolated=True)
+        except BrokerError as exc:
+            if exc.code not in _MARGIN_MODE_LOCKED:
+                raise
+            self.alert("margin_mode", f"{symbol}: margin type left as it is ({exc}); what is open there is adopted "
+                                      "as it stands")
 
     def alert(self, key: str, text: str) -> None:
         self.alerts.append((key, text))
@@ -128,27 +131,41 @@ class LiveEngine:
             return await self._on_bars(bars)
 
     async def _on_bars(self, bars: list[tuple[str, Bar]]) -> list[Decision]:
-        """Bars that closed together: every decision first, in symbol order, on the account as it stands at
-        the close (as the backtester decides them), each written ahead to the store; then all their orders
-        at once, so the hundredth symbol's entry does not wait for the first ninety-nine."""
-        bars = sorted(bars, key=lambda item: item[0])
-        bar_ms = int(bars[0][1].timestamp.value // 1_000_000)
+        """Bars that closed together: every decision first, on the account as it stands at the close (as the
+        backtester decides them), each written ahead to the store; then all their orders at once, so the
+        hundredth symbol's entry does not wait for the first ninety-nine."""
+        bar_ms = int(min(b.timestamp for _, b in bars).value // 1_000_000)
         account = await self.account(bar_ms)
-        positions = {h.position.symbol: h.position for h in self.held.values()}
+        self.equity.append((pd.Timestamp(bar_ms, unit="ms", tz="UTC") + self.bar_length, account.equity))
+        held = self.executor.held
+        ordered = sorted(bars, key=lambda item: (item[0] not in held, item[0]))   # positions first
+        remaining = {s: h.position for s, h in held.items()}
+        available = account.available        # what the orders decided on this bar leave to the next ones
+        costs = kernel.kernel_params(self.params)
         decided = []
-        for symbol, bar in bars:
+        for symbol, bar in ordered:
             started = time.perf_counter()
             features = self.features[symbol]
             features.update(bar)
+            if symbol in held:
+                held[symbol].observe(bar)
             ctx = features.context(self.filters.get(symbol, MarketFilters()), exit_channel=self.params.exit_channel)
-            here = Account(account.equity, account.available, account.peak_equity, account.daily_anchor, account.state,
-                           tuple(positions.values()))
+            here = Account(account.equity, available, account.peak_equity, account.daily_anchor,
+                           account.state, tuple(remaining.values()))
             decision = decide(symbol, ctx, features.signal(), here, self.params, features.strategy.name)
             if decision.step is not None and decision.step.position is None:
-                positions.pop(symbol, None)      # closed inside the bar: the next symbols see it gone
+                remaining.pop(symbol, None)          # closed inside the bar
+            for intent in decision.intents:
+                if intent.kind in (IntentKind.ENTRY, IntentKind.ADD):
+                    available -= kernel.order_cost(float(intent.qty) * intent.price, costs)
+                if intent.kind is IntentKind.ENTRY:  # counts toward MAX_POSITIONS for the symbols after it
+                    remaining[symbol] = Position(symbol, intent.side, float(intent.qty), intent.price,
+                                                 float(intent.stop_price), None, 0.0, ctx.atr, ctx.decided_at,
+                                                 float(intent.qty))
             self.decision_seconds.append(time.perf_counter() - started)
-            self.journal.append(decision.record)
             decided.append((symbol, bar, ctx, decision))
+        decided.sort(key=lambda item: item[0])
+        self.journal.extend(d.record for *_, d in decided)
         self.save([d.record for *_, d in decided])   # write-ahead: decisions on disk before any order goes
         # what the exchange holds at the close, read once for every position managed this bar
         holding = await self.broker.positions() if any(d.step for *_, d in decided) else {}
@@ -160,13 +177,18 @@ class LiveEngine:
         self.save()
         outcomes = Counter(d.record.outcome.split(":")[0] for *_, d in decided)
         log.info("bar %s closed: %d symbols decided", bars[0][1].timestamp.isoformat(), len(decided),
-                 extra={"outcomes": dict(outcomes), "positions": len(self.held), "equity": round(account.equity, 2),
-                        "state": self.kill.state.value})
+                 extra={"outcomes": dict(outcomes), "positions": len(held), "equity": round(account.equity, 2),
+                        "state": account.state.value})
         return [d for *_, d in decided]
 
     async def _execute_safely(self, symbol: str, bar_ms: int, ctx, decision: Decision, holding: dict) -> None:
+        """The executor's work for one symbol; a refusal is this symbol's alert, never the others' stop."""
         try:
-            await self._execute(symbol, bar_ms, ctx.atr, ctx.decided_at, decision, holding)
+            for intent in decision.intents:
+                if intent.kind is IntentKind.ENTRY:
+                    await self.executor.enter(intent, bar_ms, ctx.atr, ctx.regime)
+            if decision.step is not None and symbol in self.executor.held:
+                await self.executor.follow(symbol, bar_ms, decision, holding.get(symbol))
         except BrokerError as exc:
             self._on_error(symbol, exc)
 
@@ -190,9 +212,7 @@ class LiveEngine:
         return BotState(
             self.kill.state, self.kill.detail or None, self.peak, self.anchor,
             None if self.anchor_day is None else date.fromordinal(date(1970, 1, 1).toordinal() + self.anchor_day),
-            {s: OpenPosition(h.position, h.protection.stop_id,
-                             tuple(c for c in (h.protection.stop_id, h.protection.target_id) if c))
-             for s, h in self.held.items()},
+            {s: OpenPosition(h.position, h.protection.stop_id, h.protection.ids) for s, h in self.held.items()},
             last_bar=dict(self.last_bar))
 
     def restore(self, state: BotState | None) -> None:
@@ -204,11 +224,10 @@ class LiveEngine:
             state.anchor_day.toordinal() - date(1970, 1, 1).toordinal()
         if state.trading_state is not TradingState.ACTIVE:
             self.kill.trip(Trip.MANUAL, state.kill_reason or "halted before the restart", self.clock())
-        for symbol, held in state.positions.items():
-            stop = held.stop_order_id
-            target = next((c for c in held.client_order_ids if c != stop), None)
-            generation = int(stop.rsplit("-S", 1)[1]) if stop and stop.rsplit("-S", 1)[-1].isdigit() else 0
-            self.held[symbol] = Held(held.position, Protection(stop, None, target, generation))
+        for symbol, saved in state.positions.items():
+            self._restored[symbol] = _restored(saved)
+        if self.executor is not None:
+            self.executor.held.update(self._restored)
         self.last_bar = dict(state.last_bar)
 
     def save(self, records: list[JournalRecord] = ()) -> bool:
@@ -225,9 +244,11 @@ class LiveEngine:
             return False
 
     async def account(self, bar_ms: int) -> Account:
+        """The account at the close of the bar opened at ``bar_ms``: the daily anchor is the equity at the
+        first close of a UTC day; the daily loss limit halts (the trading state machine)."""
         balance = await self.broker.balance()
         equity = float(balance.equity)
-        day = bar_ms // _DAY_MS
+        day = (bar_ms + int(self.bar_length.total_seconds() * 1000)) // _DAY_MS
         if day != self.anchor_day:
             self.anchor_day, self.anchor = day, equity
         self.peak, self.last_equity = max(self.peak, equity), equity
@@ -235,90 +256,6 @@ class LiveEngine:
             self.alert("kill_switch", f"kill switch: {self.kill.detail}; entries halted, stops kept")
         return Account(equity, float(balance.available), self.peak, self.anchor, self.trading_state,
                        tuple(h.position for h in self.held.values()))
-
-    async def _execute(self, symbol: str, bar_ms: int, atr: float, decided_at: pd.Timestamp,
-                       decision: Decision, holding: dict) -> None:
-        """``holding``: the exchange's positions at the close ({symbol: ExchangePosition})."""
-        step = decision.step
-        for intent in decision.intents:
-            if intent.kind is IntentKind.ENTRY:
-                await self._enter(intent, bar_ms, atr, decided_at)
-        if step is None:
-            return
-        held = self.held.get(symbol)
-        if held is None:
-            return
-        exchange = holding.get(symbol)
-        if step.position is not None and step.close_reason is None and (exchange is None or exchange.amount == 0):
-            # a protective order closed it inside the bar where the model's stop did not quite reach
-            await self.orders.cancel(symbol, held.protection)
-            self._book_close(symbol, held, None, "protective_order", bar_ms)
-            return
-        if step.position is None or step.close_reason is not None:
-            reason = step.close_reason.value if step.close_reason else step.exits[-1].reason.value
-            await self._close(symbol, bar_ms, reason, exchange)
-            return
-        adds = [i for i in decision.intents if i.kind is IntentKind.ADD]
-        added = Decimal(0)
-        for k, add in enumerate(adds):
-            cid = client_id(symbol, bar_ms, f"A{held.position.pyramid_steps + k + 1}")
-            added += (await self.orders.market(symbol, order_side(add.side, False), add.qty, cid)).filled
-        # the quantity is what the exchange filled (adds are rounded to its step), not the model's
-        held.position = step.position.with_(qty=float(Decimal(str(held.position.qty)) + added)) if adds \
-            else step.position
-        if step.stop_moved or adds:
-            held.protection = await self.orders.protect(held.position, bar_ms, held.protection)
-
-    async def _enter(self, intent: OrderIntent, bar_ms: int, atr: float, decided_at: pd.Timestamp) -> None:
-        symbol = intent.symbol
-        cid = client_id(symbol, bar_ms, "E")
-        try:
-            result = await self.orders.market(symbol, order_side(intent.side, False), intent.qty, cid)
-        except BrokerError as exc:
-            self._on_error(symbol, exc)
-            return
-        if result.filled <= 0:
-            self.alert("entry_unfilled", f"{symbol}: entry {cid} not filled ({result.status})")
-            return
-        intent = OrderIntent(symbol, intent.kind, intent.side, result.filled, intent.price, intent.stop_price,
-                             intent.take_profit, reason=intent.reason)
-        position = open_position(intent, float(result.avg_price), atr, decided_at, self.params)
-        held = Held(position, entry_bar_ms=bar_ms)
-        self.held[symbol] = held
-        log.info("%s %s %s filled at %s", symbol, position.side.value, result.filled, result.avg_price,
-                 extra={"client_id": cid, "stop": round(position.stop, 8), "reason": intent.reason})
-        try:
-            held.protection = await self.orders.protect(position, bar_ms, held.protection)
-        except BrokerError as exc:
-            # fail closed: a position the exchange will not protect is not kept
-            self.alert("stop_rejected", f"{symbol}: protective stop refused ({exc}); closing the position")
-            await self._close(symbol, bar_ms, "stop_rejected")
-
-    async def _close(self, symbol: str, bar_ms: int, reason: str, exchange=_ASK) -> None:
-        """Close at market what the exchange still holds (``exchange``: its position, if already read)."""
-        held = self.held.get(symbol)
-        if held is None:
-            return
-        await self.orders.cancel(symbol, held.protection)
-        if exchange is _ASK:
-            exchange = (await self.broker.positions()).get(symbol)
-        exit_price = None
-        if exchange is not None and exchange.amount != 0:
-            cid = client_id(symbol, bar_ms, "X")
-            result = await self.orders.market(symbol, order_side(held.position.side, True), abs(exchange.amount), cid,
-                                              reduce_only=True)
-            exit_price = float(result.avg_price)
-        self._book_close(symbol, held, exit_price, reason, bar_ms)
-
-    def _book_close(self, symbol: str, held: Held, exit_price: float | None, reason: str, bar_ms: int) -> None:
-        pos = held.position
-        log.info("%s %s closed (%s)", symbol, pos.side.value, reason,
-                 extra={"entry": pos.first_entry_price, "exit": exit_price, "qty": pos.qty})
-        self.trades.append(Trade(symbol, pos.side.value, pos.first_entry_price, exit_price, pos.qty, reason,
-                                 held.entry_bar_ms, bar_ms))
-        if self.metrics is not None and exit_price is not None and pos.risk_per_unit:
-            self.metrics.trade_closed(pos.r_multiple(exit_price))
-        del self.held[symbol]
 
     def _on_error(self, symbol: str, exc: BrokerError) -> None:
         self.alert(f"order_error:{exc.code}", f"{symbol}: {exc}")
@@ -347,31 +284,31 @@ class LiveEngine:
         self.alert("resumed", f"resumed by {by}" + (" (the kill switch is still tripped: re-arm it to trade)"
                                                    if self.kill.tripped else ""))
 
-    async def close_position(self, symbol: str, by: str, reason: str = "manual_close") -> Trade | None:
+    async def close_position(self, symbol: str, by: str, reason: str = "manual_close") -> LiveTrade | None:
         """Close ``symbol`` at market now (protective orders cancelled), booked, journaled and alerted with
         ``reason``; None if nothing was held."""
         async with self.busy:
             return await self._close_by_hand(symbol, by, reason)
 
-    async def flatten(self, by: str, reason: str = "manual_close") -> list[Trade]:
+    async def flatten(self, by: str, reason: str = "manual_close") -> list[LiveTrade]:
         """Every position closed at market, positions the books did not know included (adopted first)."""
         async with self.busy:
             await self._reconcile()
             return [t for t in [await self._close_by_hand(s, by, reason) for s in list(self.held)] if t]
 
-    async def _close_by_hand(self, symbol: str, by: str, reason: str) -> Trade | None:
+    async def _close_by_hand(self, symbol: str, by: str, reason: str) -> LiveTrade | None:
         if symbol not in self.held:
             return None
         try:
             now_ms = await self.broker.server_time_ms()    # the exchange's time: the bars' clock
         except BrokerError:
             now_ms = int(self.clock() * 1000)
-        await self._close(symbol, now_ms, reason)
-        trade = self.trades[-1]
+        await self.executor.close_at_market(symbol, now_ms)
+        trade = await self.executor.finish(symbol, reason)
         record = journal_record(timestamp=pd.Timestamp(now_ms, unit="ms", tz="UTC").isoformat(), symbol=symbol,
                                 strategy=self.features[symbol].strategy.name, outcome=reason,
-                                close=trade.exit_price if trade.exit_price is not None else float("nan"),
-                                regime=None, regime_age=0, bias=0.0, confidence=0.0, direction=0, proposal="NEUTRAL",
+                                close=trade.exit_price, regime=None, regime_age=0, bias=0.0, confidence=0.0,
+                                direction=0, proposal="NEUTRAL",
                                 exits=[{"reason": reason, "qty": trade.qty, "price": trade.exit_price, "by": by}])
         self.journal.append(record)
         self.save([record])
@@ -391,8 +328,10 @@ class LiveEngine:
         async with self.busy:
             if params.leverage != self.params.leverage:
                 for symbol in self.symbols:
-                    await self.broker.configure(symbol, params.leverage, isolated=True)
+                    await self._configure(symbol, params.leverage)
             self.settings, self.params = settings, params
+            if self.executor is not None:
+                self.executor.params = params
             self.kill.daily_loss_limit = params.daily_loss_limit
             for features in self.features.values():
                 features.strategy = strategy_for(settings, getattr(features.strategy, "rules", None))
@@ -429,64 +368,34 @@ class LiveEngine:
             return await self._reconcile(now_ms)
 
     async def _reconcile(self, now_ms: int | None = None) -> list[str]:
-        """The exchange is the truth. Returns what was done, one line per difference."""
+        """The exchange is the truth (:class:`~autobot_lib.live.reconcile.Reconciler`). Returns what was
+        done, one line per difference."""
         await self.check_clock()
         now_ms = now_ms if now_ms is not None else int(self.clock() * 1000)
-        actions = []
-        positions = await self.broker.positions()
-        standing = {o.client_id: o for o in await self.broker.protective_orders()}
-        for symbol in list(self.held):
-            if symbol not in positions or positions[symbol].amount == 0:
-                held = self.held[symbol]
-                await self.orders.cancel(symbol, held.protection)
-                self._book_close(symbol, held, None, "closed_on_exchange", now_ms)
-                actions.append(f"{symbol}: closed on the exchange; booked")
-        for symbol, ex in positions.items():
-            if ex.amount == 0:
-                continue
-            if symbol not in self.symbols:
-                actions.append(f"{symbol}: a position this bot does not trade ({ex.amount}); left alone")
-                continue
-            held = self.held.get(symbol)
-            side = Side.LONG if ex.amount > 0 else Side.SHORT
-            if held is not None and held.position.side is not side:
-                # the exchange holds the opposite of what the books say: nothing to manage it by, so flatten
-                await self.orders.cancel(symbol, held.protection)
-                await self.orders.market(symbol, order_side(side, True), abs(ex.amount),
-                                         client_id(symbol, now_ms, "F"), reduce_only=True)
-                self._book_close(symbol, held, None, "flattened_on_reconcile", now_ms)
-                actions.append(f"{symbol}: the exchange held {side.value} {abs(ex.amount)} against the books' "
-                               f"{held.position.side.value}; flattened")
-                continue
-            if held is None:
-                held = self._adopt(symbol, ex.amount, float(ex.entry_price), now_ms)
-                actions.append(f"{symbol}: adopted {side.value} {abs(ex.amount)} from the exchange")
-            elif Decimal(str(held.position.qty)) != abs(ex.amount):
-                held.position = held.position.with_(qty=float(abs(ex.amount)))
-                held.protection = Protection(None, None, None, held.protection.generation)
-                actions.append(f"{symbol}: quantity {abs(ex.amount)} taken from the exchange")
-            if held.protection.stop_id not in standing:
-                held.protection = await self.orders.protect(held.position, now_ms, held.protection)
-                actions.append(f"{symbol}: stop re-armed at {held.protection.stop_price}")
-        mine = {cid for h in self.held.values() for cid in (h.protection.stop_id, h.protection.target_id) if cid}
-        for cid, order in standing.items():
-            if cid not in mine:
-                await self.orders.cancel(order.symbol, Protection(cid))     # gone already: fine
-                actions.append(f"{order.symbol}: orphan protective order {cid} cancelled")
+        reconciler = Reconciler(self.broker, self.executor, self.symbols, self.params, self._atr,
+                                self.settings.donchian.emergency_stop_fallback_pct, self._on_error)
+        actions = await reconciler.run(now_ms)
         for line in actions:
             self.alert(f"reconcile:{line.split(':')[0]}", line)    # per symbol: the dedupe window is per key
+        if actions:
+            self.save()
         return actions
 
-    def _adopt(self, symbol: str, amount: Decimal, entry: float, now_ms: int) -> Held:
-        """A position the books did not hold: protect it at the strategy's stop distance from its entry."""
-        features = self.features[symbol]
-        row = features.rows[-1] if features.rows else {}
-        atr = float(row.get("atr", float("nan")))
-        distance = atr * self.params.stop_atr_k if atr == atr else entry * 0.02   # no ATR yet: 2 % away
-        side = Side.LONG if amount > 0 else Side.SHORT
-        qty = float(abs(amount))
-        position = Position(symbol, side, qty, entry, entry - side.sign * distance, None, distance,
-                            distance / self.params.stop_atr_k, pd.Timestamp(now_ms, unit="ms", tz="UTC"), qty)
-        held = Held(position, entry_bar_ms=now_ms)
-        self.held[symbol] = held
-        return held
+    def _atr(self, symbol: str) -> float:
+        rows = self.features[symbol].rows
+        value = rows[-1].get("atr", math.nan) if rows else math.nan
+        return float(value) if value is not None else math.nan
+
+
+def _restored(saved: OpenPosition) -> Held:
+    """A saved position with its protective orders' client ids (their roles are in the ids' suffixes)."""
+    position = saved.position
+    stop = saved.stop_order_id
+    roles = {cid.rsplit("-", 1)[-1]: cid for cid in saved.client_order_ids}
+    target = next((cid for role, cid in roles.items() if role.startswith("T")), None)
+    ladder = tuple(sorted((int(role[1:]), cid) for role, cid in roles.items() if role[:1] == "L" and role[1:].isdigit()))
+    generation = int(stop.rsplit("-S", 1)[1]) if stop and stop.rsplit("-S", 1)[-1].isdigit() else 0
+    initial = position.first_entry_price - position.side.sign * position.risk_per_unit
+    entry_ms = int(position.opened_at.value // 1_000_000) if position.opened_at is not pd.NaT else 0
+    return Held(position, Protection(stop, None, None, target, None, ladder, generation), entry_ms=entry_ms,
+                entry_bar_ms=entry_ms, initial_stop=initial)

@@ -31,6 +31,7 @@ class BarFeed:
         self.bar_ms = int(timeframe_delta(timeframe).total_seconds() * 1000)
         self.per_connection, self.max_backoff_s, self.poll_s = per_connection, max_backoff_s, poll_s
         self.last: dict[str, int] = {}          # open time (ms) of the last bar handed on, per symbol
+        self.forming: dict[str, tuple[int, float]] = {}   # the newest bar seen: (open time ms, open price)
         self.reconnects = 0
         self.backfilled = 0
         self._queue: asyncio.Queue[tuple[str, Bar]] = asyncio.Queue()
@@ -45,6 +46,12 @@ class BarFeed:
                 yield await self._queue.get()
         finally:
             await self.stop()
+
+    def open_after(self, symbol: str, bar: Bar) -> float | None:
+        """The open of the bar after ``bar`` (the first trade after its close), if the stream has shown it."""
+        seen = self.forming.get(symbol)
+        after = int(bar.timestamp.value // 1_000_000) + self.bar_ms
+        return seen[1] if seen is not None and seen[0] == after else None
 
     def drain(self) -> list[tuple[str, Bar]]:
         """Every closed bar already waiting, without waiting for more."""
@@ -105,6 +112,9 @@ class BarFeed:
                 continue
             rows = await client.fetch_ohlcv(self.symbols[symbol], self.timeframe, since=last + self.bar_ms, limit=1000)
             closed = [r for r in rows if int(r[0]) + self.bar_ms <= now]
+            forming = [r for r in rows if int(r[0]) + self.bar_ms > now]
+            if forming:
+                self.forming[symbol] = (int(forming[0][0]), float(forming[0][1]))
             if closed:
                 self.backfilled += len(closed)
                 # hand them on as if the stream had shown the bar after the last closed one
@@ -118,6 +128,8 @@ class BarFeed:
         if not candles:
             return
         newest = int(candles[-1][0])
+        if candles[-1][1]:                         # a backfill's stand-in for the next bar has no prices
+            self.forming[symbol] = (newest, float(candles[-1][1]))
         last = self.last.get(symbol)
         if last is None:                           # first sight: start from the newest closed bar
             self.last[symbol] = newest - self.bar_ms - self.bar_ms

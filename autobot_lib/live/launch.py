@@ -155,7 +155,8 @@ async def open_session(settings: Settings, mode: str, symbols: list[str], *, bas
             raise LaunchError(f"not USD-M markets here: {missing}; check --symbols")
         if mode == "dry-run":     # the exchange's own filters, fills simulated here on its bars
             broker = PaperBroker({s: market_filters(rest.markets_by_id[s][0]) for s in symbols},
-                                 bar_length=timeframe_delta(settings.TIMEFRAME))
+                                 bar_length=timeframe_delta(settings.TIMEFRAME), taker_fee=settings.TAKER_FEE,
+                                 maker_fee=settings.MAKER_FEE)
         else:
             broker = make_broker(mode, settings, base_url, limiter)
             await verify_keys(broker, mode)

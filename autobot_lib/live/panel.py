@@ -257,11 +257,12 @@ class LivePanel:
         """The session's journal (JSON lines, as notebook 04 reads it) and its closed trades, written whole."""
         from autobot_lib._fs import write_text_atomic
         from autobot_lib.journal import write_journal
+        from autobot_lib.live.ledger import trade_frame
 
         out = Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
         engine = self.session.engine
-        trades = pd.DataFrame([t.__dict__ for t in engine.trades])
+        trades = trade_frame(engine.trades)
         return {"journal": write_journal(list(engine.journal), out / "live_journal.jsonl"),
                 "trades": write_text_atomic(out / "live_trades.csv", trades.to_csv(index=False))}
 

@@ -2,7 +2,8 @@
 
 It trips on a burst of errors (``max_errors`` within ``error_window_s``), on clock drift against the
 exchange beyond ``max_drift_ms`` (5 s: decisions on a wrong clock are not trusted), on the daily loss
-limit, or on command. Tripped, the engine's trading state becomes HALTED: the decision pipeline vetoes
+limit (the trading state machine the backtester runs too:
+:func:`autobot_lib.risk.kernel.next_trading_state`), or on command. Tripped, the engine's trading state becomes HALTED: the decision pipeline vetoes
 every entry (``veto:halted``), protective stops stay on the exchange, an alert goes out, and only
 :meth:`KillSwitch.rearm` (a human) returns to ACTIVE. Pure: the caller passes the time.
 """
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from autobot_lib.model import TradingState
+from autobot_lib.risk.kernel import HALTED, next_trading_state
 
 
 class Trip(StrEnum):
@@ -60,10 +62,10 @@ class KillSwitch:
         return False
 
     def check_daily_loss(self, equity: float, daily_anchor: float, now: float) -> bool:
-        loss = 1.0 - equity / daily_anchor if daily_anchor > 0 else 0.0
-        if loss >= self.daily_loss_limit:
-            return self.trip(Trip.DAILY_DRAWDOWN, f"daily loss {loss:.2%} (limit {self.daily_loss_limit:.2%})", now)
-        return False
+        if self.tripped or next_trading_state(0, equity, daily_anchor, self.daily_loss_limit) != HALTED:
+            return False
+        loss = 1.0 - equity / daily_anchor
+        return self.trip(Trip.DAILY_DRAWDOWN, f"daily loss {loss:.2%} (limit {self.daily_loss_limit:.2%})", now)
 
     def rearm(self, by: str) -> str:
         """Back to ACTIVE: a human's decision, named in the log."""

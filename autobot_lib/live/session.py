@@ -45,8 +45,9 @@ class LiveSession:
     feed: BarFeed
     client: object                       # a ccxt client for REST history (and server time)
     reconcile_every_s: float = 30.0
-    gather_s: float = 0.005               # how long to wait for the rest of a bar's closes after the first
-    before_decide: list = field(default_factory=list)   # called with (symbol, bar) first: a paper broker's fills
+    gather_s: float = 2.0                 # how long the first close of a bar waits for the other symbols' closes
+    # called first with (symbol, bar, the next bar's open or None): a paper broker's fills
+    before_decide: list = field(default_factory=list)
     heartbeat: object = None             # a live.health.Heartbeat, beaten after every bar and reconciliation
     after_bars: list = field(default_factory=list)      # called with each bar's decisions (a notebook's view)
     decided: int = 0
@@ -102,13 +103,21 @@ class LiveSession:
                         self._beat()
                     continue
                 first, waiting = waiting.result(), None
-                await asyncio.sleep(self.gather_s)   # the other symbols' closes of the same bar arrive together
+                # the other symbols' closes of the same bar: decided together, on one account reading
                 batch = [first, *self.feed.drain()]
+                until = time.monotonic() + self.gather_s
+                while {s for s, b in batch if b.timestamp == first[1].timestamp} != set(self.feed.symbols):
+                    waiting = waiting or asyncio.ensure_future(stream.__anext__())
+                    done, _ = await asyncio.wait({waiting}, timeout=max(0.0, until - time.monotonic()))
+                    if not done:
+                        break                    # a symbol without this bar yet: decide the others now
+                    batch += [waiting.result(), *self.feed.drain()]
+                    waiting = None
                 if max_bars is not None:
                     batch = batch[:max_bars - self.decided]
                 for symbol, bar in batch:
                     for sink in self.before_decide:
-                        sink(symbol, bar)
+                        sink(symbol, bar, self.feed.open_after(symbol, bar))
                 for stamp in sorted({bar.timestamp for _, bar in batch}):
                     decisions = await self.engine.on_bars([(s, b) for s, b in batch if b.timestamp == stamp])
                     for view in self.after_bars:

@@ -7,14 +7,22 @@ This is the one implementation of the path-dependent part of the pipeline. The P
 its values to these numbers and back; the backtester's compiled loop calls :func:`decide_bar` directly.
 
 Encodings:
-- a position is a tuple ``(sign, qty, entry_price, stop, take_profit, risk_per_unit, atr_at_entry,
-  initial_qty, bars_held, be_promoted, pyramid_steps, ladder_steps, first_entry_price)``; ``sign`` is
-  1 long, -1 short, 0 flat; NaN ``take_profit`` means none;
+- a position is a :class:`PositionState` (a named tuple, compiled and interpreted alike); ``sign`` is 1
+  long, -1 short, 0 flat; NaN ``take_profit`` means none;
+- a market's filters are a :class:`Market`: step size and tick size with their inverse scales, minimum
+  quantity and notional;
 - regimes are codes 1 bull, -1 bear, 0 range, NaN unknown (:func:`autobot_lib.regime.classify`);
 - reasons are indices into the tuples below; the gate and the vetoes return bit masks whose bits, read
   from the lowest, give the reasons in the order they are checked;
-- quantities are whole units of the market's step size (:func:`floor_units`), so what is sized is
-  exactly what is sent.
+- quantities are whole units of the market's step size (:func:`floor_units`) and protective prices are
+  on its tick grid (:func:`stop_price`, :func:`target_price`), so what the model holds is exactly what
+  the exchange is sent and triggers on.
+
+The fill model these functions assume (the backtester, the paper broker and the venue share it; see
+``docs/fill-model.md``): a market order sent at a bar's close fills at the next bar's open; inside a bar
+the price goes first to the extreme that hurts the open position, then to the other one, then to the
+close, so a stop that the bar reaches wins over a take profit it also reaches; a stop or target the bar
+opens through fills at the open.
 """
 
 from __future__ import annotations
@@ -47,7 +55,47 @@ NO_VOLATILITY, NO_EQUITY, ROUNDS_TO_ZERO, BELOW_MIN_QTY, BELOW_MIN_NOTIONAL = ra
 _NS_PER_MINUTE = 60 * 10**9
 _DAY_NS = 86_400 * 10**9
 
-FLAT = (0, 0.0, 0.0, 0.0, math.nan, 0.0, 0.0, 0.0, 0, False, 0, 0, 0.0)
+# the trading state (ACTIVE, REDUCING, HALTED) as the kernel counts it
+ACTIVE, REDUCING, HALTED = 0, 1, 2
+
+
+class PositionState(NamedTuple):
+    """A position as the kernel holds it (sign 0: flat)."""
+
+    sign: int
+    qty: float
+    entry: float                  # the average entry price (the exchange's), kept by whoever fills
+    stop: float                   # the protective stop, on the tick grid
+    take_profit: float            # the single target, on the tick grid; NaN: none
+    risk_per_unit: float          # 1R in price: the initial stop distance
+    atr_at_entry: float
+    initial_qty: float
+    bars_held: int
+    be_promoted: bool
+    pyramid_steps: int            # pyramid levels spent
+    ladder_steps: int             # take-profit ladder levels spent
+    first_entry: float            # the first fill: R, break-even and the levels are measured from it
+
+
+FLAT = PositionState(0, 0.0, 0.0, 0.0, math.nan, 0.0, 0.0, 0.0, 0, False, 0, 0, 0.0)
+POSITION_FIELDS = len(PositionState._fields)
+
+
+class Market(NamedTuple):
+    """A market's filters as numbers: sizes in whole steps, prices on the tick grid."""
+
+    step: float
+    step_scale: float             # 1/step when a whole number, else 0 (:func:`step_scale`)
+    min_qty: float
+    min_notional: float
+    tick: float
+    tick_scale: float
+
+
+def market(filters) -> Market:
+    """A :class:`~autobot_lib.model.MarketFilters` as the kernel reads it."""
+    step, tick = float(filters.step_size), float(filters.tick_size)
+    return Market(step, step_scale(step), float(filters.min_qty), float(filters.min_notional), tick, step_scale(tick))
 
 
 class KernelParams(NamedTuple):
@@ -115,20 +163,20 @@ def regime_code(regime: str | None) -> float:
     return _REGIME_CODES.get(regime, math.nan) if regime is not None else math.nan
 
 
-def position_tuple(pos: Position | None) -> tuple:
+def position_state(pos: Position | None) -> PositionState:
     if pos is None:
         return FLAT
-    return (pos.side.sign, float(pos.qty), float(pos.entry_price), float(pos.stop),
-            math.nan if pos.take_profit is None else float(pos.take_profit), float(pos.risk_per_unit),
-            float(pos.atr_at_entry), float(pos.initial_qty), int(pos.bars_held), bool(pos.be_promoted),
-            int(pos.pyramid_steps), int(pos.ladder_steps), float(pos.first_entry_price))
+    return PositionState(pos.side.sign, float(pos.qty), float(pos.entry_price), float(pos.stop),
+                         math.nan if pos.take_profit is None else float(pos.take_profit), float(pos.risk_per_unit),
+                         float(pos.atr_at_entry), float(pos.initial_qty), int(pos.bars_held), bool(pos.be_promoted),
+                         int(pos.pyramid_steps), int(pos.ladder_steps), float(pos.first_entry_price))
 
 
-def updated_position(pos: Position, state: tuple) -> Position:
-    """``pos`` with the running fields of a kernel position tuple."""
-    _, qty, entry, stop, _, _, _, _, bars_held, be, pyramid, ladder, _ = state
-    return pos.with_(qty=qty, entry_price=entry, stop=stop, bars_held=int(bars_held), be_promoted=bool(be),
-                     pyramid_steps=int(pyramid), ladder_steps=int(ladder))
+def updated_position(pos: Position, state: PositionState) -> Position:
+    """``pos`` with the running fields of a kernel position (the average entry is the filler's)."""
+    return pos.with_(qty=float(state.qty), stop=float(state.stop), bars_held=int(state.bars_held),
+                     be_promoted=bool(state.be_promoted), pyramid_steps=int(state.pyramid_steps),
+                     ladder_steps=int(state.ladder_steps))
 
 
 def reasons(mask: int, order: tuple[str, ...]) -> tuple[str, ...]:
@@ -136,7 +184,7 @@ def reasons(mask: int, order: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(name for bit, name in enumerate(order) if mask >> bit & 1)
 
 
-# --- quantities in whole steps ----------------------------------------------------------------------
+# --- quantities in whole steps, prices on the tick grid ---------------------------------------------
 
 def step_scale(step: float) -> float:
     """1/step when that is a whole number (steps such as 0.001), else 0: dividing a count of steps by it
@@ -158,7 +206,44 @@ def units_to_qty(units, step, scale):
     return units / scale if scale > 0 else units * step
 
 
+@njit(cache=True, inline="always")
+def qty_units(qty, m):
+    """A quantity already on the step grid, as its count of steps."""
+    x = qty * m.step_scale if m.step_scale > 0 else qty / m.step
+    return np.int64(round(x))
+
+
+@njit(cache=True, inline="always")
+def to_tick(price, up, m):
+    """``price`` on the tick grid, rounded up or down; a price within 1e-12 (relative) of a tick is that
+    tick. NaN stays NaN."""
+    if price != price:
+        return price
+    x = price * m.tick_scale if m.tick_scale > 0 else price / m.tick
+    n = math.ceil(x - abs(x) * 1e-12) if up else math.floor(x + abs(x) * 1e-12)
+    return n / m.tick_scale if m.tick_scale > 0 else n * m.tick
+
+
+@njit(cache=True, inline="always")
+def stop_price(sign, price, m):
+    """A protective stop on the tick grid, rounded toward the market (tighter, never looser)."""
+    return to_tick(price, sign > 0, m)
+
+
+@njit(cache=True, inline="always")
+def target_price(sign, price, m):
+    """A take-profit trigger on the tick grid, rounded toward the market (nearer, never further)."""
+    return to_tick(price, sign < 0, m)
+
+
 # --- exits and position management --------------------------------------------------------------------
+
+@njit(cache=True, inline="always")
+def _evolve(pos, qty, stop, bars_held, be_promoted, pyramid_steps, ladder_steps):
+    """``pos`` with its running fields changed (numba has no ``_replace``)."""
+    return PositionState(pos.sign, qty, pos.entry, stop, pos.take_profit, pos.risk_per_unit, pos.atr_at_entry,
+                         pos.initial_qty, bars_held, be_promoted, pyramid_steps, ladder_steps, pos.first_entry)
+
 
 @njit(cache=True, inline="always")
 def _tighter(sign, current, candidate):
@@ -173,56 +258,94 @@ def trail_stop(sign, first_entry, last_price, atr, be_promoted, trail_atr_k):
     return _tighter(sign, trail, first_entry) if be_promoted else trail
 
 
+@njit(cache=True)
+def opened(sign, qty, fill, atr, p, m):
+    """The position a market entry of ``qty`` filled at ``fill`` becomes: the stop ``stop_atr_k`` ATR away
+    from the fill, the single target (none with a ladder) ``take_profit_r`` R beyond it."""
+    distance = atr * p.stop_atr_k
+    tp = math.nan
+    if p.tp_ladder.shape[0] == 0 and p.take_profit_r == p.take_profit_r:
+        tp = target_price(sign, fill + sign * distance * p.take_profit_r, m)
+    return PositionState(np.int64(sign), qty, fill, stop_price(sign, fill - sign * distance, m), tp, distance, atr,
+                         qty, np.int64(0), False, np.int64(0), np.int64(0), fill)
+
+
 @njit(cache=True, inline="always")
-def stop_reason(sign, stop, be_promoted, risk_per_unit, first_entry):
-    initial = first_entry - sign * risk_per_unit
-    if be_promoted and abs(stop - first_entry) < 1e-12 * max(1.0, first_entry):
+def ladder_level(pos, k, p, m):
+    """The trigger of take-profit ladder level ``k`` (0-based) and its quantity (0: rounds to nothing)."""
+    price = target_price(pos.sign, pos.first_entry + pos.sign * pos.risk_per_unit * p.tp_ladder[k, 0], m)
+    part = units_to_qty(floor_units(pos.initial_qty * p.tp_ladder[k, 1], m.step, m.step_scale), m.step, m.step_scale)
+    return price, part
+
+
+@njit(cache=True, inline="always")
+def stop_reason(pos, m):
+    """Why the standing stop would close the position: its initial level, break-even, or a trail."""
+    sign, stop, first = pos.sign, pos.stop, pos.first_entry
+    if pos.be_promoted and abs(stop - stop_price(sign, first, m)) <= 1e-12 * abs(first):
         return BREAK_EVEN_STOP
-    return STOP_LOSS if abs(stop - initial) < 1e-12 * max(1.0, initial) else TRAILING_STOP
+    initial = stop_price(sign, first - sign * pos.risk_per_unit, m)
+    return STOP_LOSS if abs(stop - initial) <= 1e-12 * abs(initial) else TRAILING_STOP
 
 
-@njit(cache=True, inline="always")
-def position_step(pos, o, h, l, c, atr, regime, exit_upper, exit_lower, p, exits, adds):
-    """One bar of a held position (see :mod:`autobot_lib.risk.exits` for the rules and their order).
-
-    Writes fills made inside the bar to ``exits`` (rows: reason, qty, price) and pyramid adds to
-    ``adds`` (rows: qty, price, level). Returns ``(position, n_exits, n_adds, stop_moved, close_reason,
-    closed)``: ``closed`` when the bar closed it all, ``close_reason`` (-1: none) for a market exit
-    to send now (filled at the next open)."""
-    sign, qty, entry, stop, tp, rpu, atr_entry, initial_qty, bars_held, be, pyramid, ladder, first = pos
+@njit(cache=True)
+def bar_fills(pos, o, h, l, p, m, exits):
+    """What the exchange's standing orders fill inside one bar: the stop first (the bar's adverse extreme),
+    else the take-profit ladder's levels or the single target (its favourable extreme), each at its
+    trigger, or at the open when the bar opens through it. Writes the fills to ``exits`` (rows: reason,
+    qty, price). Returns ``(position, n_exits, closed)``."""
+    sign = pos.sign
     favourable = h if sign > 0 else l
     adverse = l if sign > 0 else h
-
-    # 1. the stop that was live during this bar
-    if sign * (adverse - stop) <= 0:
-        exits[0, 0] = stop_reason(sign, stop, be, rpu, first)
-        exits[0, 1] = qty
-        exits[0, 2] = min(o, stop) if sign > 0 else max(o, stop)
-        return pos, 1, 0, False, -1, True
-
-    # 2. take profit: the ladder first, else the single target
+    if sign * (adverse - pos.stop) <= 0:
+        exits[0, 0] = stop_reason(pos, m)
+        exits[0, 1] = pos.qty
+        exits[0, 2] = min(o, pos.stop) if sign > 0 else max(o, pos.stop)
+        return pos, 1, True
     n_exits = 0
+    units = qty_units(pos.qty, m)
+    ladder = pos.ladder_steps
     for k in range(ladder, p.tp_ladder.shape[0]):
-        level = first + sign * rpu * p.tp_ladder[k, 0]
+        level, part = ladder_level(pos, k, p, m)
         if sign * (favourable - level) < 0:
             break
-        part = min(qty, initial_qty * p.tp_ladder[k, 1])
+        ladder += 1
+        part_units = min(units, qty_units(part, m))
+        if part_units == 0:
+            continue
         exits[n_exits, 0] = TP_LADDER
-        exits[n_exits, 1] = part
+        exits[n_exits, 1] = units_to_qty(part_units, m.step, m.step_scale)
         exits[n_exits, 2] = max(o, level) if sign > 0 else min(o, level)
         n_exits += 1
-        qty -= part
-        ladder += 1
-    if qty <= initial_qty * 1e-9:
-        return pos, n_exits, 0, False, -1, True
+        units -= part_units
+    if units == 0:
+        return pos, n_exits, True
+    tp = pos.take_profit
     if p.tp_ladder.shape[0] == 0 and tp == tp and sign * (favourable - tp) >= 0:
         exits[0, 0] = TAKE_PROFIT
-        exits[0, 1] = qty
+        exits[0, 1] = pos.qty
         exits[0, 2] = max(o, tp) if sign > 0 else min(o, tp)
-        return pos, 1, 0, False, -1, True
+        return pos, 1, True
+    qty = units_to_qty(units, m.step, m.step_scale) if n_exits else pos.qty
+    return _evolve(pos, qty, pos.stop, pos.bars_held, pos.be_promoted, pos.pyramid_steps, ladder), n_exits, False
 
-    # 3. regime against the position, a close through the exit channel, held too long: a market exit
-    bars_held += 1
+
+@njit(cache=True, inline="always")
+def order_cost(notional, p):
+    """What an order adding ``notional`` of exposure takes from the free margin: its margin and fee."""
+    return notional / p.leverage + notional * p.taker_fee
+
+
+@njit(cache=True)
+def manage(pos, h, l, c, atr, regime, exit_upper, exit_lower, available, p, m, adds):
+    """At the close of a bar the position survived: a market exit (regime against it, a close through the
+    exit channel, held too long), else for the next bar break-even, the ATR trail (it only tightens) and
+    pyramid adds (sent now, filled at the next open; each raises the stop to the close less the stop
+    distance; an add the free margin ``available`` cannot carry waits for a later close). Writes adds to
+    ``adds`` (rows: qty, reference price, level). Returns ``(position, n_adds, stop_moved, close_reason)``;
+    ``close_reason`` -1: none."""
+    sign = pos.sign
+    bars_held = pos.bars_held + 1
     close_reason = -1
     if p.exit_on_regime_change and regime == -sign:
         close_reason = REGIME_CHANGE
@@ -231,34 +354,70 @@ def position_step(pos, o, h, l, c, atr, regime, exit_upper, exit_lower, p, exits
     elif p.max_holding_bars > 0 and bars_held >= p.max_holding_bars:
         close_reason = MAX_HOLDING
     if close_reason >= 0:
-        held = (sign, qty, entry, stop, tp, rpu, atr_entry, initial_qty, bars_held, be, pyramid, ladder, first)
-        return held, n_exits, 0, False, close_reason, False
-
-    # 4. for the next bar: break-even, the ATR trail (it only tightens), pyramiding
+        return _evolve(pos, pos.qty, pos.stop, bars_held, pos.be_promoted, pos.pyramid_steps, pos.ladder_steps), 0, \
+            False, close_reason
+    favourable = h if sign > 0 else l
+    first, be, stop = pos.first_entry, pos.be_promoted, pos.stop
     new_stop = stop
-    if not be and p.break_even_r > 0 and sign * (favourable - first) >= p.break_even_r * rpu:
+    if not be and p.break_even_r > 0 and sign * (favourable - first) >= p.break_even_r * pos.risk_per_unit:
         be = True
-        new_stop = _tighter(sign, new_stop, first)
+        new_stop = _tighter(sign, new_stop, stop_price(sign, first, m))
     if atr == atr and atr > 0:
-        new_stop = _tighter(sign, new_stop, trail_stop(sign, first, c, atr, be, p.trail_atr_k))
-    entry_value = entry * qty
+        new_stop = _tighter(sign, new_stop, stop_price(sign, trail_stop(sign, first, c, atr, be, p.trail_atr_k), m))
+    units = qty_units(pos.qty, m)
+    pyramid = pos.pyramid_steps
     n_adds = 0
     levels = p.pyramid_levels.shape[0] if p.pyramiding else 0
     for k in range(pyramid, levels):
-        if sign * (c - (first + sign * p.pyramid_levels[k, 0] * atr_entry)) < 0:
+        if sign * (c - (first + sign * p.pyramid_levels[k, 0] * pos.atr_at_entry)) < 0:
             break
-        add = initial_qty * p.pyramid_levels[k, 1]
+        add_units = floor_units(pos.initial_qty * p.pyramid_levels[k, 1], m.step, m.step_scale)
+        add = units_to_qty(add_units, m.step, m.step_scale)
+        if add_units == 0 or add < m.min_qty or add * c < m.min_notional:
+            pyramid += 1
+            continue                       # too small to send: the level is spent
+        if order_cost(add * c, p) > available:
+            break                          # no margin for it: it waits
+        available -= order_cost(add * c, p)
+        pyramid += 1
         adds[n_adds, 0] = add
         adds[n_adds, 1] = c
         adds[n_adds, 2] = k + 1
         n_adds += 1
-        entry_value += add * c
-        qty += add
-        pyramid += 1
-        new_stop = _tighter(sign, new_stop, c - sign * p.stop_atr_k * (atr if atr == atr else atr_entry))
-    held = (sign, qty, entry_value / qty, new_stop, tp, rpu, atr_entry, initial_qty, bars_held, be, pyramid, ladder,
-            first)
-    return held, n_exits, n_adds, new_stop != stop, -1, False
+        units += add_units
+        raised = c - sign * p.stop_atr_k * (atr if atr == atr else pos.atr_at_entry)
+        new_stop = _tighter(sign, new_stop, stop_price(sign, raised, m))
+    held = _evolve(pos, units_to_qty(units, m.step, m.step_scale), new_stop, bars_held, be, pyramid, pos.ladder_steps)
+    return held, n_adds, new_stop != stop, -1
+
+
+@njit(cache=True, inline="always")
+def position_step(pos, o, h, l, c, atr, regime, exit_upper, exit_lower, available, p, m, exits, adds):
+    """One bar of a held position: :func:`bar_fills`, then, if it survived, :func:`manage`. Returns
+    ``(position, n_exits, n_adds, stop_moved, close_reason, closed)``."""
+    pos, n_exits, closed = bar_fills(pos, o, h, l, p, m, exits)
+    if closed:
+        return pos, n_exits, 0, False, -1, True
+    held, n_adds, moved, close_reason = manage(pos, h, l, c, atr, regime, exit_upper, exit_lower, available, p, m,
+                                               adds)
+    return held, n_exits, n_adds, moved, close_reason, False
+
+
+# --- the trading state --------------------------------------------------------------------------------
+
+@njit(cache=True)
+def daily_loss_breached(equity, anchor, limit):
+    """Has the day's loss against its UTC-midnight anchor reached ``limit``?"""
+    return anchor > 0 and 1.0 - equity / anchor >= limit
+
+
+@njit(cache=True)
+def next_trading_state(state, equity, anchor, limit):
+    """The trading state machine's automatic move, the same in backtest and live: the daily loss limit
+    halts (HALTED stays until a re-arm: by a person live, by the backtest's documented policy)."""
+    if state != HALTED and daily_loss_breached(equity, anchor, limit):
+        return HALTED
+    return state
 
 
 # --- the entry: gate, vetoes, size ------------------------------------------------------------------
@@ -300,11 +459,11 @@ def minutes_to_funding(now_ns, interval_ns):
 @njit(cache=True)
 def pre_trade_mask(state, in_position, n_positions, equity, peak, anchor, now_ns, correlated, p):
     """Does the account allow a new position? (bits: the first eight of :data:`VETO_ORDER`).
-    ``state``: 0 active, 1 reducing, 2 halted."""
+    ``state``: :data:`ACTIVE`, :data:`REDUCING` or :data:`HALTED`."""
     mask = 0
-    if state == 2:
+    if state == HALTED:
         mask |= 1
-    elif state == 1:
+    elif state == REDUCING:
         mask |= 2
     if in_position:
         mask |= 4
@@ -312,7 +471,7 @@ def pre_trade_mask(state, in_position, n_positions, equity, peak, anchor, now_ns
         mask |= 8
     if (1.0 - equity / peak if peak > 0 else 0.0) >= p.max_drawdown:
         mask |= 16
-    if (1.0 - equity / anchor if anchor > 0 else 0.0) >= p.daily_loss_limit:
+    if daily_loss_breached(equity, anchor, p.daily_loss_limit):
         mask |= 32
     if p.funding_avoid_min > 0 and minutes_to_funding(now_ns, p.funding_interval_ns) <= p.funding_avoid_min:
         mask |= 64
@@ -322,7 +481,7 @@ def pre_trade_mask(state, in_position, n_positions, equity, peak, anchor, now_ns
 
 
 @njit(cache=True)
-def size_units(equity, price, atr, p, step, scale, min_qty, min_notional):
+def size_units(equity, price, atr, p, m):
     """Turtle ATR sizing, capped, in whole steps. Returns ``(units, raw_qty, notional, risk_amount,
     stop_distance, capped_by, reason)``; ``capped_by`` and ``reason`` are -1 when none."""
     stop_distance = atr * p.stop_atr_k if atr == atr else math.nan
@@ -342,15 +501,15 @@ def size_units(equity, price, atr, p, step, scale, min_qty, min_notional):
     qty, capped = raw, -1
     if raw * price > cap_value:
         qty, capped = cap_value / price, cap
-    units = floor_units(qty, step, scale)
-    rounded = units_to_qty(units, step, scale)
+    units = floor_units(qty, m.step, m.step_scale)
+    rounded = units_to_qty(units, m.step, m.step_scale)
     notional = rounded * price
     reason = -1
     if units == 0:
         reason = ROUNDS_TO_ZERO
-    elif rounded < min_qty:
+    elif rounded < m.min_qty:
         reason = BELOW_MIN_QTY
-    elif notional < max(min_notional, p.min_position_value):
+    elif notional < max(m.min_notional, p.min_position_value):
         reason = BELOW_MIN_NOTIONAL
     return units, raw, notional, risk_amount, stop_distance, capped, reason
 
@@ -363,7 +522,7 @@ def order_mask(notional, equity, available, p):
         mask |= 256
     if notional < p.min_position_value:
         mask |= 512
-    if notional / p.leverage + notional * p.taker_fee > available:
+    if order_cost(notional, p) > available:
         mask |= 1024
     return mask
 
@@ -375,14 +534,14 @@ NO_SIZE = (np.int64(0), 0.0, 0.0, 0.0, math.nan, -1, -1)
 
 @njit(cache=True, inline="always")
 def decide_bar(pos, o, h, l, c, atr, adx, adx_prev, regime, regime_age, exit_upper, exit_lower, direction,
-               proposal_sign, equity, available, peak, anchor, state, n_positions, correlated, decided_ns,
-               step, scale, min_qty, min_notional, p, exits, adds):
-    """The decision for one closed bar of one symbol: manage the position held, or take an entry through
-    the gate, the vetoes and sizing. Returns ``(outcome, gate, vetoes, sized, size, position, n_exits,
-    n_adds, stop_moved, close_reason, closed)``; ``size`` as :func:`size_units`."""
-    if pos[0] != 0:
+               proposal_sign, equity, available, peak, anchor, state, n_positions, correlated, decided_ns, m, p,
+               exits, adds):
+    """The decision for one closed bar of one symbol: manage the position held into it, or take an entry
+    through the gate, the vetoes and sizing. Returns ``(outcome, gate, vetoes, sized, size, position,
+    n_exits, n_adds, stop_moved, close_reason, closed)``; ``size`` as :func:`size_units`."""
+    if pos.sign != 0:
         held, n_exits, n_adds, moved, close_reason, closed = position_step(pos, o, h, l, c, atr, regime, exit_upper,
-                                                                           exit_lower, p, exits, adds)
+                                                                           exit_lower, available, p, m, exits, adds)
         return IN_POSITION, 0, 0, False, NO_SIZE, held, n_exits, n_adds, moved, close_reason, closed
     outcome, gate, vetoes, sized, size = ORDER, 0, 0, False, NO_SIZE
     if atr != atr or (p.use_adx_gate and regime != regime):
@@ -399,7 +558,7 @@ def decide_bar(pos, o, h, l, c, atr, adx, adx_prev, regime, regime_age, exit_upp
             vetoes = pre_trade_mask(state, False, n_positions, equity, peak, anchor, decided_ns, correlated, p)
             if not vetoes:
                 sized = True
-                size = size_units(equity, c, atr, p, step, scale, min_qty, min_notional)
+                size = size_units(equity, c, atr, p, m)
                 if size[6] < 0:
                     vetoes = order_mask(size[2], equity, available, p)
             if vetoes:

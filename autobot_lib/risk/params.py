@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from autobot_lib.config import PositionCap, Settings
+from autobot_lib.model import BINANCE_TAKER_FEE
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class RiskParams:
     adx_falling_from: float = 50.0
     trend_stable_bars: int = 3
     block_range_entries: bool = True
-    taker_fee: float = 0.0004                    # Binance USD-M taker, for the margin check
+    taker_fee: float = BINANCE_TAKER_FEE         # the margin check's fee: the TAKER_FEE setting
 
 
 def risk_params(settings: Settings) -> RiskParams:
@@ -55,7 +56,7 @@ def risk_params(settings: Settings) -> RiskParams:
         max_positions=s.MAX_POSITIONS, max_drawdown=s.MAX_DRAWDOWN, min_position_value=s.MIN_POSITION_VALUE,
         max_position_value_ratio=s.MAX_POSITION_VALUE_RATIO, correlation_threshold=s.CORRELATION_THRESHOLD,
         allow_long=s.ALLOW_LONG, allow_short=s.ALLOW_SHORT, max_holding_bars=s.MAX_HOLDING_BARS,
-        break_even_r=s.BREAK_EVEN_R, exit_on_regime_change=s.EXIT_ON_REGIME_CHANGE,
+        break_even_r=s.BREAK_EVEN_R, exit_on_regime_change=s.EXIT_ON_REGIME_CHANGE, taker_fee=s.TAKER_FEE,
     )
     if s.STRATEGY == "donchian":
         d = s.donchian

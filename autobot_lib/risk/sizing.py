@@ -54,13 +54,12 @@ def round_down(value: float | Decimal, step: Decimal) -> Decimal:
 
 
 def round_price(price: float, filters: MarketFilters) -> Decimal:
+    """A price already on the tick grid (the kernel's stops and targets) as the Decimal sent."""
     return round_down(price, filters.tick_size)
 
 
 def size_position(equity: float, price: float, atr: float, params: RiskParams, filters: MarketFilters) -> Size:
-    step = float(filters.step_size)
-    size = kernel.size_units(equity, price, atr, kernel.kernel_params(params), step, kernel.step_scale(step),
-                             float(filters.min_qty), float(filters.min_notional))
+    size = kernel.size_units(equity, price, atr, kernel.kernel_params(params), kernel.market(filters))
     return size_from(size, filters)
 
 

@@ -4,15 +4,24 @@ against replayed candles.
 Pure: no clock (callers pass times in ms), no I/O; refusals raise :class:`BinanceError` with Binance's
 codes. Every change appends an :class:`Event` to ``events`` for the user-data stream to send.
 
-What a candle can tell, and so how orders fill:
-- MARKET fills at once at the current price (the last replayed close), taker fee.
-- A LIMIT that crosses the current price fills at once there as taker; otherwise it rests and fills at
-  its price (at the open when the bar opens through it) as maker.
+What a candle can tell, and so how orders fill (the fill model the backtester and the paper broker share,
+``docs/fill-model.md``):
+- Two prices per symbol. The **last price** is where a trade happens now: after a bar closes, the next
+  bar's open (the first trade after the close; the close itself when no next bar is known). The **mark
+  price** is the last close: unrealized PnL, equity, margin and funding are valued at it.
+- MARKET fills at once at the last price, taker fee: an order sent at a bar's close fills at the next open.
+- A LIMIT that crosses the last price fills at once there as taker; otherwise it rests and fills at its
+  price (at the open when the bar opens through it) as maker.
 - STOP_MARKET / TAKE_PROFIT_MARKET (Binance's algo orders) trigger when a bar trades through the trigger
-  and fill at it (at the open when the bar gaps through), taker.
-- Inside a bar the price walks open -> low -> high -> close on a rising bar and open -> high -> low ->
-  close on a falling one; orders fill in the order the walk reaches them.
+  and fill at it (at the open when the bar gaps through), taker; one that the last price has already
+  passed is refused (-2021).
+- Inside a bar the price walks first to the extreme that hurts the position held (open -> low -> high ->
+  close for a long, open -> high -> low -> close for a short; flat: low first on a rising bar, high first
+  on a falling one), so a stop the bar reaches fills before a target it also reaches; orders fill in the
+  order the walk reaches them, stamped with the time the walk reaches them inside the bar.
 - One-way mode (positionSide BOTH); no liquidation; margin checked on every order that adds exposure.
+- Fees are the account's (``taker_fee``, ``maker_fee``: the TAKER_FEE / MAKER_FEE settings, Binance's
+  regular tier by default); funding settlements are kept as income records (``GET /fapi/v1/income``).
 """
 
 from __future__ import annotations
@@ -26,9 +35,10 @@ from autobot_lib.exchange.venue import errors as E
 from autobot_lib.exchange.venue.brackets import bracket_for, max_leverage
 from autobot_lib.exchange.venue.errors import rejected
 from autobot_lib.exchange.venue.market import SymbolSpec
+from autobot_lib.model import BINANCE_MAKER_FEE, BINANCE_TAKER_FEE
 
-TAKER_FEE = Decimal("0.0005")  # Binance USD-M regular tier: 0.05 % taker, 0.02 % maker
-MAKER_FEE = Decimal("0.0002")
+TAKER_FEE = Decimal(repr(BINANCE_TAKER_FEE))  # Binance USD-M regular tier: 0.05 % taker, 0.02 % maker
+MAKER_FEE = Decimal(repr(BINANCE_MAKER_FEE))
 DEFAULT_LEVERAGE = 20
 ALGO_TYPES = ("STOP_MARKET", "TAKE_PROFIT_MARKET")
 _ZERO = Decimal(0)
@@ -126,6 +136,17 @@ class Position:
 
 
 @dataclass(frozen=True)
+class Income:
+    """A change to the wallet that is not a trade (Binance's income history): a funding fee."""
+
+    tran_id: int
+    symbol: str
+    kind: str                        # FUNDING_FEE
+    amount: Decimal                  # what the account received (negative: paid)
+    time_ms: int
+
+
+@dataclass(frozen=True)
 class Event:
     """Something the user-data stream reports: an order, an algo order or an account change."""
 
@@ -149,22 +170,33 @@ class Account:
     algos: dict[int, AlgoOrder] = field(default_factory=dict)
     fills: list[Fill] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
-    prices: dict[str, Decimal] = field(default_factory=dict)
+    prices: dict[str, Decimal] = field(default_factory=dict)      # last price: where trades happen now
+    marks: dict[str, Decimal] = field(default_factory=dict)       # mark price: the last close
+    income: list[Income] = field(default_factory=list)
+    taker_fee: Decimal = TAKER_FEE
+    maker_fee: Decimal = MAKER_FEE
     update_ms: int = 0
 
     def __post_init__(self) -> None:
         self.wallet = Decimal(self.wallet)
+        self.taker_fee, self.maker_fee = Decimal(self.taker_fee), Decimal(self.maker_fee)
         for symbol in self.specs:
             self.positions.setdefault(symbol, Position(symbol, min(DEFAULT_LEVERAGE, max_leverage(symbol))))
         # ids in the ranges Binance's look like, so they never collide between the two kinds
         self._order_ids = itertools.count(4_000_000_001)
         self._algo_ids = itertools.count(3_000_000_001)
         self._trade_ids = itertools.count(700_000_001)
+        self._tran_ids = itertools.count(900_000_001)
 
     # --- prices, settings --------------------------------------------------------------------
 
-    def set_price(self, symbol: str, price: Decimal) -> None:
+    def set_price(self, symbol: str, price: Decimal, mark: Decimal | None = None) -> None:
+        """The last price (and the mark price: the same unless given)."""
         self.prices[symbol] = Decimal(price)
+        self.marks[symbol] = Decimal(price if mark is None else mark)
+
+    def mark(self, symbol: str) -> Decimal:
+        return self.marks.get(symbol, self.prices.get(symbol, self.positions[symbol].entry))
 
     def price(self, symbol: str) -> Decimal:
         self._spec(symbol)
@@ -199,11 +231,10 @@ class Account:
 
     def unrealized(self, symbol: str) -> Decimal:
         p = self.positions[symbol]
-        return p.amount * (self.prices.get(symbol, p.entry) - p.entry) if p.amount else _ZERO
+        return p.amount * (self.mark(symbol) - p.entry) if p.amount else _ZERO
 
     def notional(self, symbol: str) -> Decimal:
-        p = self.positions[symbol]
-        return p.amount * self.prices.get(symbol, p.entry)
+        return self.positions[symbol].amount * self.mark(symbol)
 
     def position_margin(self, symbol: str) -> Decimal:
         return abs(self.notional(symbol)) / self.positions[symbol].leverage
@@ -281,7 +312,7 @@ class Account:
                                   "(unless you choose reduce only).")
         opening = self._opening_qty(position, sign, qty)
         if opening and not reduce_only:
-            need = opening * fill_price / position.leverage + (qty * fill_price * TAKER_FEE if marketable else 0)
+            need = opening * fill_price / position.leverage + (qty * fill_price * self.taker_fee if marketable else 0)
             if need > self.available():
                 raise rejected(*E.INSUFFICIENT_MARGIN)
         order_id = next(self._order_ids)
@@ -346,9 +377,14 @@ class Account:
     # --- the replay drives these -----------------------------------------------------------------
 
     def on_bar(self, symbol: str, open_: Decimal, high: Decimal, low: Decimal, close: Decimal,
-               close_ms: int) -> None:
-        """Match resting orders and triggers against one closed bar, then mark the close."""
-        path = [open_, low, high, close] if close >= open_ else [open_, high, low, close]
+               close_ms: int, next_open: Decimal | None = None, open_ms: int | None = None) -> None:
+        """Match resting orders and triggers against one closed bar (``open_ms`` .. ``close_ms``), then mark
+        the close; the last price becomes ``next_open`` (the next bar's open), else the close."""
+        held = self.positions[symbol].amount
+        rising = held > 0 if held else close >= open_
+        path = [open_, low, high, close] if rising else [open_, high, low, close]
+        length = sum((abs(b - a) for a, b in zip(path, path[1:])), _ZERO)
+        start = close_ms if open_ms is None else open_ms
         while True:
             hits = []
             for o in self.open_orders(symbol):
@@ -359,13 +395,14 @@ class Account:
             hits = [h for h in hits if h[0] is not None]
             if not hits:
                 break
-            _, price, _, first = min(hits, key=lambda h: (h[0], h[2]))
+            walked, price, _, first = min(hits, key=lambda h: (h[0], h[2]))
+            when = start + int((close_ms - start) * walked / length) if length else start
             self.set_price(symbol, price)
             if isinstance(first, Order):
-                self._fill(first, price, maker=True, now_ms=close_ms)
+                self._fill(first, price, maker=True, now_ms=when)
             else:
-                self._trigger(first, price, close_ms)
-        self.set_price(symbol, close)
+                self._trigger(first, price, when)
+        self.set_price(symbol, close if next_open is None else next_open, mark=close)
 
     def apply_funding(self, symbol: str, rate: Decimal, time_ms: int) -> Decimal:
         """Longs pay shorts ``rate`` x notional at a positive rate; returns what this account paid."""
@@ -374,6 +411,7 @@ class Account:
             return _ZERO
         paid = self.notional(symbol) * Decimal(rate)
         self.wallet -= paid
+        self.income.append(Income(next(self._tran_ids), symbol, "FUNDING_FEE", -paid, time_ms))
         self._emit(Event("account", time_ms, reason="FUNDING_FEE", symbols=(symbol,)))
         return paid
 
@@ -433,7 +471,7 @@ class Account:
                 self._emit(Event("order", now_ms, order))
                 return
         realized = _trade(position, order.sign * qty, price)
-        fee = price * qty * (MAKER_FEE if maker else TAKER_FEE)
+        fee = price * qty * (self.maker_fee if maker else self.taker_fee)
         self.wallet += realized - fee
         position.update_ms = self.update_ms = now_ms
         order.executed += qty

@@ -109,6 +109,13 @@ class MarketBook:
             raise KeyError(f"{symbol}: no bar has closed by {pd.Timestamp(self.clock_ms(), unit='ms')}")
         return float(frame["close"].iloc[i])
 
+    def next_open(self, symbol: str) -> float | None:
+        """The open of the finest bar forming at the clock (the first trade after the last close), if any."""
+        timeframe, frame = self.finest(symbol)
+        opens = frame.index.as_unit("ns").asi8 // 10**6
+        i = int(np.searchsorted(opens, self.clock_ms() - timeframe_seconds(timeframe) * 1000, side="right"))
+        return float(frame["open"].iloc[i]) if i < len(frame) and opens[i] <= self.clock_ms() else None
+
     def frame(self, symbol: str, timeframe: str) -> pd.DataFrame:
         """Bars of a symbol at a timeframe, resampled from a finer one the venue holds if need be."""
         if (symbol, timeframe) in self.bars:

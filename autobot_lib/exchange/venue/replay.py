@@ -29,6 +29,7 @@ class ClosedBar:
     low: float
     close: float
     volume: float
+    next_open: float | None = None  # the next bar's open: the first trade after this close (None at the end)
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,8 @@ class Replay:
             hi = int(np.searchsorted(opens, now - step, side="right"))
             for i in range(lo, hi):
                 o, h, l, c, v = values[i].tolist()
-                closed.append(ClosedBar(symbol, int(opens[i]), int(opens[i]) + step, o, h, l, c, v))
+                after = float(values[i + 1, 0]) if i + 1 < len(values) else None
+                closed.append(ClosedBar(symbol, int(opens[i]), int(opens[i]) + step, o, h, l, c, v, after))
         funding = [FundingEvent(symbol, t, rate) for symbol in self._frames
                    for t, rate in self.book.funding_between(symbol, before, now)]
         return closed, funding

@@ -110,8 +110,8 @@ class Shapes:
     def position_risk(self, symbol: str, v2: bool = False) -> dict:
         """One row of ``GET /fapi/v3/positionRisk`` (v2 adds leverage and margin type)."""
         acc, p = self.account, self.account.positions[symbol]
-        mark = acc.prices.get(symbol, p.entry)
-        breakeven = p.entry * (1 + (1 if p.amount > 0 else -1) * 2 * Decimal("0.0005")) if p.amount else Decimal(0)
+        mark = acc.mark(symbol)
+        breakeven = p.entry * (1 + (1 if p.amount > 0 else -1) * 2 * acc.taker_fee) if p.amount else Decimal(0)
         row = {
             "symbol": symbol, "positionSide": "BOTH", "positionAmt": self._qty(symbol, p.amount),
             "entryPrice": self._px(symbol, p.entry), "breakEvenPrice": self._px(symbol, breakeven),
@@ -133,6 +133,11 @@ class Shapes:
         p = self.account.positions[symbol]
         return {"symbol": symbol, "marginType": "ISOLATED" if p.isolated else "CROSSED",
                 "isAutoAddMargin": False, "leverage": p.leverage, "maxNotionalValue": "1000000"}
+
+    def income(self, i) -> dict:
+        """One row of ``GET /fapi/v1/income``."""
+        return {"symbol": i.symbol, "incomeType": i.kind, "income": _money(i.amount), "asset": self.account.asset,
+                "info": i.kind, "time": i.time_ms, "tranId": i.tran_id, "tradeId": ""}
 
     def _isolated_margin(self, symbol: str) -> Decimal:
         p = self.account.positions[symbol]

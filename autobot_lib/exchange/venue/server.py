@@ -3,7 +3,8 @@
 Market data from :class:`MarketBook` objects (ping, time, exchangeInfo, klines, fundingRate, 24h ticker,
 premiumIndex); signed trading on a USD-M account (:mod:`trading`); kline and user-data WebSocket streams
 (:mod:`streams`). Errors come in Binance's JSON shape with the ``X-MBX-USED-WEIGHT-1M`` header; every
-request is recorded; faults are injected on command (:class:`Fault`).
+request is recorded; faults are injected on command (:class:`Fault`), and each one that fires is recorded
+too (``fired``).
 
 With ``start`` the clock replays the USD-M bars from that time (:mod:`replay`) at ``speed``: bars per
 second, ``realtime``, ``max``, or ``manual`` (:meth:`VenueServer.advance` only). Without it the clock
@@ -15,6 +16,7 @@ the foreground (CLI).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import time
@@ -31,10 +33,13 @@ from autobot_lib.exchange.venue.market import MarketBook
 from autobot_lib.exchange.venue.replay import Replay, parse_speed, parse_start
 from autobot_lib.exchange.venue.responses import Shapes
 from autobot_lib.exchange.venue.streams import Streams
+from autobot_lib.model import BINANCE_MAKER_FEE, BINANCE_TAKER_FEE
 
 log = logging.getLogger(__name__)
 
-FaultKind = Literal["429", "418", "500", "502", "503", "drop", "timeout", "-1007", "-2019", "-2021"]
+FaultKind = Literal["429", "418", "500", "502", "503", "drop", "timeout", "-1007", "-2019", "-2021",
+                    "reset-after", "timeout-after", "500-after", "502-after", "503-after", "-1007-after"]
+_AFTER = "-after"      # kinds that run the request first, then lose its answer
 _ERRORS = {
     "429": (429, -1003, "Too many requests; current limit of IP is 2400 requests per minute."),
     "418": (418, -1003, "Way too many requests; IP banned until later. Please use the websocket for live updates."),
@@ -55,25 +60,43 @@ _MAX_KLINES = {"usdm": 1500, "spot": 1000}
 
 @dataclass
 class Fault:
-    """Make the next ``count`` requests whose path starts with ``path`` fail as ``kind``,
-    after letting ``after`` of them through.
+    """Make the next ``count`` requests whose path starts with ``path`` (and whose method is ``method``,
+    if given) fail as ``kind``, after letting ``after`` of them through.
 
-    Kinds: ``429``/``418`` rate limits (with ``Retry-After``), ``500``/``503`` Binance's JSON errors, ``502``
+    Kinds that answer instead of the endpoint (the request is never executed):
+    ``429``/``418`` rate limits (with ``Retry-After``), ``500``/``503`` Binance's JSON errors, ``502``
     a gateway's HTML page, ``drop`` an aborted connection (on a WebSocket path: the socket is cut at its
-    next push), ``timeout`` an answer held back ``delay_s``, and Binance's refusals ``-1007`` (backend
-    timeout), ``-2019`` (insufficient margin) and ``-2021`` (a stop rejected: would trigger at once)."""
+    next push), and Binance's refusals ``-1007`` (backend timeout), ``-2019`` (insufficient margin) and
+    ``-2021`` (a stop rejected: would trigger at once). ``timeout`` holds the request back ``delay_s``
+    before running it: a client that gives up first cancels it, so it never runs.
+
+    Kinds that execute the request and then lose the answer (an order is booked, filled if it is a
+    market order, and the client never hears of it: "execution status unknown"):
+    ``reset-after`` aborts the connection once the endpoint has run; ``timeout-after`` holds the answer
+    back ``delay_s`` (a client with a shorter timeout gives up); ``500-after``/``503-after``/``-1007-after``
+    answer Binance's JSON error instead of the result, ``502-after`` a gateway's HTML page.
+
+    Every fault that fires is appended to :attr:`VenueServer.fired` (and marks its entry in
+    ``requests``): ``kind``, ``method``, ``path``, ``time``, ``committed`` (the endpoint ran and
+    succeeded: for the ``-after`` kinds, the answer that was lost is in ``answer``)."""
 
     kind: FaultKind
     path: str = ""
     count: int = 1
     after: int = 0
     retry_after_s: int = 1
-    delay_s: float = 30.0  # for "timeout": how long the answer is held back
-
+    delay_s: float = 30.0  # for "timeout"/"timeout-after": how long the answer is held back
+    method: str = ""       # only requests with this HTTP method (GET, POST, DELETE); "" for any
 
     def __post_init__(self) -> None:
         if self.kind not in get_args(FaultKind):
             raise ValueError(f"fault kind {self.kind!r} is not known: use one of {', '.join(get_args(FaultKind))}")
+        self.method = self.method.upper()
+
+    @property
+    def loses_answer(self) -> bool:
+        """The request runs (an order is booked) and its answer is lost."""
+        return self.kind.endswith(_AFTER)
 
 
 class VenueServer:
@@ -81,24 +104,28 @@ class VenueServer:
 
     ``api_keys`` maps API keys to secrets for the signed endpoints (default: the demo pair
     ``DEMO_API_KEY`` / ``DEMO_API_SECRET``). ``start`` (a UTC time, or ``"auto"`` for 1000 bars into the
-    data) turns on the replay at ``speed``; ``balance`` is the account's USDT wallet.
+    data) turns on the replay at ``speed``; ``balance`` is the account's USDT wallet, ``taker_fee`` and
+    ``maker_fee`` its commission (the TAKER_FEE / MAKER_FEE settings).
     """
 
     def __init__(self, usdm: MarketBook | None = None, spot: MarketBook | None = None,
                  host: str = "127.0.0.1", port: int = 0, *, api_keys: dict[str, str] | None = None,
-                 start: str | int | None = None, speed: str | float = "manual", balance: float = 10_000):
+                 start: str | int | None = None, speed: str | float = "manual", balance: float = 10_000,
+                 taker_fee: float = BINANCE_TAKER_FEE, maker_fee: float = BINANCE_MAKER_FEE):
         self.books = {"usdm": usdm or MarketBook("usdm"), "spot": spot or MarketBook("spot")}
         self.host, self.port = host, port
         self.api_keys = dict(api_keys) if api_keys is not None else {DEMO_API_KEY: DEMO_API_SECRET}
         self.speed = parse_speed(speed)
         book = self.books["usdm"]
         self.replay = Replay(book, parse_start(book, None if start == "auto" else start)) if start is not None else None
-        self.account = Account(book.specs(), Decimal(str(balance)))
+        self.account = Account(book.specs(), Decimal(str(balance)), taker_fee=Decimal(repr(taker_fee)),
+                               maker_fee=Decimal(repr(maker_fee)))
         self._mark_prices()
         self.streams = Streams(self)
         self._advance_lock: asyncio.Lock | None = None
         self._replay_task: asyncio.Task | None = None
         self.requests: list[dict[str, Any]] = []
+        self.fired: list[dict[str, Any]] = []   # every fault that fired: kind, method, path, committed, ...
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self._weight_minute, self._weight = 0, 0
@@ -140,7 +167,8 @@ class VenueServer:
                 closed, funding = self.replay.step()
                 for bar in closed:
                     self.account.on_bar(bar.symbol, *(Decimal(repr(x)) for x in (bar.open, bar.high, bar.low,
-                                                                                   bar.close)), bar.close_ms)
+                                                                                   bar.close)), bar.close_ms,
+                                        None if bar.next_open is None else Decimal(repr(bar.next_open)), bar.open_ms)
                 for event in funding:
                     self.account.apply_funding(event.symbol, Decimal(repr(event.rate)), event.time_ms)
                 await self.streams.push_klines()
@@ -158,16 +186,23 @@ class VenueServer:
         with self._lock:
             for fault in self._faults:
                 if fault.kind == "drop" and fault.path and path.startswith(fault.path):
-                    return self._take(fault)
+                    taken = self._take(fault)
+                    if taken is not None:
+                        self.fired.append({"kind": "drop", "method": "WS", "path": path, "time": time.time(),
+                                           "committed": False})
+                    return taken
         return None
 
     def _mark_prices(self) -> None:
+        """Before the first step: the mark at the last close, trades at the open of the bar forming now."""
         book = self.books["usdm"]
         for symbol in book.symbols:
             try:
-                self.account.set_price(symbol, Decimal(repr(book.last_price(symbol))))
+                close = Decimal(repr(book.last_price(symbol)))
             except KeyError:
-                pass  # nothing has traded yet at this clock
+                continue  # nothing has traded yet at this clock
+            forming = book.next_open(symbol)
+            self.account.set_price(symbol, close if forming is None else Decimal(repr(forming)), mark=close)
 
     async def _run_replay(self) -> None:
         """Advance by itself at ``speed`` until the data ends."""
@@ -271,10 +306,10 @@ class VenueServer:
         app.router.add_get("/_venue/state", self._control_state)
         return app
 
-    def _next_fault(self, path: str) -> Fault | None:
+    def _next_fault(self, method: str, path: str) -> Fault | None:
         with self._lock:
             for fault in self._faults:
-                if path.startswith(fault.path):
+                if path.startswith(fault.path) and fault.method in ("", method):
                     return self._take(fault)
         return None
 
@@ -290,16 +325,25 @@ class VenueServer:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler) -> web.StreamResponse:
+        record = {"method": request.method, "path": request.path, "query": dict(request.query), "time": time.time()}
         with self._lock:
-            self.requests.append({"method": request.method, "path": request.path, "query": dict(request.query),
-                                  "time": time.time()})
+            self.requests.append(record)
             minute = int(time.time() // 60)
             if minute != self._weight_minute:
                 self._weight_minute, self._weight = minute, 0
             self._weight += 1
             weight = self._weight
-        fault = self._next_fault(request.path)
+        fault = self._next_fault(request.method, request.path)
+        fired = None
         if fault is not None:
+            fired = {"kind": fault.kind, "method": request.method, "path": request.path, "time": record["time"],
+                     "committed": False}
+            record["fault"] = fault.kind
+            with self._lock:
+                self.fired.append(fired)
+            log.info("venue fault %s on %s %s", fault.kind, request.method, request.path)
+            if fault.loses_answer:
+                return await self._lose_answer(fault, fired, request, handler, weight)
             if fault.kind == "drop":
                 if request.transport is not None:
                     request.transport.abort()
@@ -312,9 +356,13 @@ class VenueServer:
             elif fault.kind == "502":
                 return web.Response(text=_GATEWAY_PAGE, status=502, content_type="text/html")
             else:
-                status, code, msg = _ERRORS[fault.kind]
-                headers = {"Retry-After": str(fault.retry_after_s)} if status in (418, 429) else {}
-                return web.json_response({"code": code, "msg": msg}, status=status, headers=headers)
+                return _error_answer(fault)
+        response = await self._run(request, handler, weight)
+        if fired is not None:                    # a "timeout" whose client waited it out: it ran
+            fired["committed"] = response.status < 400
+        return response
+
+    async def _run(self, request: web.Request, handler, weight: int) -> web.StreamResponse:
         try:
             response = await handler(request)
         except BinanceError as err:
@@ -322,6 +370,32 @@ class VenueServer:
         if not response.prepared:  # a WebSocket has sent its headers long ago
             response.headers["X-MBX-USED-WEIGHT-1M"] = str(weight)
         return response
+
+    async def _lose_answer(self, fault: Fault, fired: dict, request: web.Request, handler,
+                           weight: int) -> web.StreamResponse:
+        """Run the request (the order is booked), then lose its answer as ``fault`` says."""
+        response = await self._run(request, handler, weight)
+        fired["committed"] = response.status < 400
+        try:
+            fired["answer"] = json.loads(response.text) if isinstance(response, web.Response) and response.text \
+                else None
+        except (ValueError, TypeError):
+            fired["answer"] = None
+        base = fault.kind[:-len(_AFTER)]
+        if base == "reset":
+            if request.transport is not None:
+                request.transport.abort()
+            raise web.HTTPServiceUnavailable()
+        if base == "timeout":
+            # the client gives up first (its handler is cancelled here); a patient one gets the answer late
+            try:
+                await asyncio.wait_for(self._stopping.wait(), fault.delay_s)
+            except TimeoutError:
+                pass
+            return response
+        if base == "502":
+            return web.Response(text=_GATEWAY_PAGE, status=502, content_type="text/html")
+        return _error_answer(fault, base)
 
     async def _ping(self, request: web.Request) -> web.Response:
         return web.json_response({})
@@ -397,6 +471,13 @@ class VenueServer:
         rows = self.books["usdm"].funding_rates(q.get("symbol", ""), _opt_int(q, "startTime"),
                                                 _opt_int(q, "endTime"), limit)
         return web.json_response(rows)
+
+
+def _error_answer(fault: Fault, kind: str | None = None) -> web.Response:
+    """Binance's JSON error for ``kind`` (default: the fault's own kind)."""
+    status, code, msg = _ERRORS[kind or fault.kind]
+    headers = {"Retry-After": str(fault.retry_after_s)} if status in (418, 429) else {}
+    return web.json_response({"code": code, "msg": msg}, status=status, headers=headers)
 
 
 def _opt_int(query, key: str) -> int | None:

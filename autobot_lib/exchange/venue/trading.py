@@ -9,7 +9,8 @@ The paths and parameters are the ones ccxt 4.5.90's ``binanceusdm`` sends (read 
 - ``GET /fapi/v3/account`` (fetch_balance), ``/fapi/v2/account``, ``GET /fapi/v{2,3}/balance``,
   ``GET /fapi/v1/leverageBracket`` then ``GET /fapi/v3/positionRisk`` (fetch_positions; v2 with useV2),
   ``POST /fapi/v1/leverage``, ``POST /fapi/v1/marginType``, ``GET /fapi/v1/symbolConfig``,
-  ``GET /fapi/v1/userTrades``, ``GET /fapi/v1/commissionRate``, ``GET/POST /fapi/v1/positionSide/dual``;
+  ``GET /fapi/v1/userTrades``, ``GET /fapi/v1/income`` (funding fees), ``GET /fapi/v1/commissionRate``,
+  ``GET/POST /fapi/v1/positionSide/dual``;
 - ``POST/PUT/DELETE /fapi/v1/listenKey`` (API key only, unsigned, as on Binance).
 All others need a valid key and signature (:mod:`signing`). One account serves every key.
 """
@@ -24,7 +25,6 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from autobot_lib.exchange.venue import signing
-from autobot_lib.exchange.venue.account import MAKER_FEE, TAKER_FEE
 from autobot_lib.exchange.venue.brackets import leverage_bracket_json
 from autobot_lib.exchange.venue.errors import rejected
 from autobot_lib.exchange.venue.responses import Shapes
@@ -67,6 +67,7 @@ class TradingApi:
             ("POST", "/fapi/v1/marginType"): self.set_margin_type,
             ("GET", "/fapi/v1/symbolConfig"): self.symbol_config,
             ("GET", "/fapi/v1/userTrades"): self.user_trades,
+            ("GET", "/fapi/v1/income"): self.income,
             ("GET", "/fapi/v1/commissionRate"): self.commission_rate,
             ("GET", "/fapi/v1/positionSide/dual"): lambda p, now: {"dualSidePosition": False},
             ("POST", "/fapi/v1/positionSide/dual"): self.set_position_mode,
@@ -213,11 +214,27 @@ class TradingApi:
         return [self.shapes.symbol_config(s) for s in symbols]
 
     def user_trades(self, p: Params, now: int) -> list:
+        """Binance: the symbol's trades in [startTime, endTime], oldest first, at most ``limit`` (500, max 1000)."""
         symbol = _symbol(p)
-        return [self.shapes.trade(f) for f in self.account.fills if f.symbol == symbol]
+        start, end = _int_or_none(p, "startTime"), _int_or_none(p, "endTime")
+        limit = min(_int_or_none(p, "limit") or 500, 1000)
+        rows = [f for f in self.account.fills if f.symbol == symbol and (start is None or f.time_ms >= start)
+                and (end is None or f.time_ms <= end)]
+        return [self.shapes.trade(f) for f in rows[:limit]]
+
+    def income(self, p: Params, now: int) -> list:
+        """Binance's income history: ``symbol``, ``incomeType``, [startTime, endTime], oldest first, ``limit``
+        (100, max 1000). The venue's income is funding (FUNDING_FEE)."""
+        symbol, kind = p.get("symbol"), p.get("incomeType")
+        start, end = _int_or_none(p, "startTime"), _int_or_none(p, "endTime")
+        limit = min(_int_or_none(p, "limit") or 100, 1000)
+        rows = [i for i in self.account.income if symbol in (None, i.symbol) and kind in (None, i.kind)
+                and (start is None or i.time_ms >= start) and (end is None or i.time_ms <= end)]
+        return [self.shapes.income(i) for i in rows[:limit]]
 
     def commission_rate(self, p: Params, now: int) -> dict:
-        return {"symbol": _symbol(p), "makerCommissionRate": str(MAKER_FEE), "takerCommissionRate": str(TAKER_FEE)}
+        return {"symbol": _symbol(p), "makerCommissionRate": str(self.account.maker_fee),
+                "takerCommissionRate": str(self.account.taker_fee)}
 
     def set_position_mode(self, p: Params, now: int) -> dict:
         if _bool(p, "dualSidePosition"):
