@@ -10,6 +10,7 @@ import pytest
 
 from autobot_lib.config import PositionCap
 from autobot_lib.model import Account, Bar, ExitReason, MarketFilters, Position, Side, TradingState
+from autobot_lib.risk import kernel
 from autobot_lib.risk import (
     GateReason, RiskParams, SizeReason, Veto, entry_gate, manage_position, minutes_to_funding, order_vetoes,
     pre_trade_vetoes, round_down, size_position, trail_stop_price,
@@ -205,6 +206,23 @@ def test_pyramiding_steps_raise_the_stop():
     poor = manage_position(s1.position, bar(102, 104.5, 102, 104.2), 2.0, "BULL_TREND", p, available=1.0)
     assert not poor.adds and poor.position.pyramid_steps == 0      # no margin for it: the add waits
     assert poor.position.qty == 1.0
+    for state in (kernel.REDUCING, kernel.HALTED):                 # an add is new risk: none unless ACTIVE
+        held = manage_position(s1.position, bar(102, 104.5, 102, 104.2), 2.0, "BULL_TREND", p, state=state)
+        assert not held.adds and held.position.pyramid_steps == 0 and (held.position.qty, held.position.stop) == (1.0, 97.0)
+
+
+@pytest.mark.parametrize("sign, bar_, ended, fill, expected", [
+    (1, (100, 110, 95, 105), 0, 0.0, (10, -5)),          # held through: the whole bar
+    (-1, (100, 110, 95, 105), 0, 0.0, (5, -10)),
+    (1, (100, 110, 95, 105), 1, 97.0, (0, -3)),          # stopped on the way down: the open was its best
+    (1, (96, 110, 90, 105), 1, 96.0, (-4, -4)),          # opened through the stop
+    (1, (100, 110, 95, 105), 2, 108.0, (8, -5)),         # a target after the adverse leg
+    (1, (109, 110, 95, 105), 2, 109.0, (9, 9)),          # opened through the target: nothing after it
+    (-1, (100, 110, 95, 105), 2, 97.0, (3, -10)),
+])
+def test_a_bar_that_ends_a_trade_counts_its_excursions_up_to_the_fill(sign, bar_, ended, fill, expected):
+    o, h, l, _ = bar_
+    assert kernel.bar_excursions(sign, 100.0, o, h, l, ended, fill) == expected
 
 
 def test_ladder_levels_are_whole_steps_and_targets_on_the_tick_grid():

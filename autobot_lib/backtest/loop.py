@@ -7,15 +7,17 @@ of the shared timeline:
    at this open (entries, pyramid adds, market exits), with slippage and the taker fee; an isolated
    position whose bar reaches its liquidation price before its stop is liquidated there, with the
    liquidation fee; then the standing stop and targets fill inside the bar
-   (:func:`~autobot_lib.risk.kernel.bar_fills`: the adverse extreme first);
+   (:func:`~autobot_lib.risk.kernel.bar_fills`: the adverse extreme first); the trade's excursions count
+   the bar up to its last fill (:func:`~autobot_lib.risk.kernel.bar_excursions`);
 2. funding settlements that fall due by this close, ``(open, close]``, are charged or paid on the
    positions held then, at the close as mark price;
 3. the account at the close, the same for every symbol's decision: equity, free margin, the equity
    peak, the daily anchor (the equity at the first close of a UTC day) and the trading state (the
    daily loss limit halts; :data:`REARM_NEXT_DAY` re-arms at the next UTC day, :data:`REARM_NEVER`
    never: the backtest's stand-in for the person who re-arms a live bot);
-4. the decisions, each on the position held into the bar: the symbols holding one first, then the flat
-   ones, each group in symbol order; entries decided earlier in the bar count toward MAX_POSITIONS, and
+4. the decisions, each on the position held into the bar: the symbols holding one first (one liquidated
+   inside the bar is recorded as such, with nothing to decide), then the flat ones, each group in symbol
+   order; entries decided earlier in the bar count toward MAX_POSITIONS, and
    the margin of the orders decided before is gone from what the later ones may use; the orders they send
    fill at the next open;
 5. equity, balance, margin and drawdown are marked at the close.
@@ -38,8 +40,8 @@ from autobot_lib.backtest import costs as _costs
 from autobot_lib.backtest.costs import funding_paid, liquidation_level, slipped_price
 from autobot_lib.risk import kernel as _kernel
 from autobot_lib.risk.kernel import (
-    EXIT_REASONS, HALTED, IN_POSITION, ORDER, POSITION_FIELDS, Market, PositionState, bar_fills, decide_bar,
-    next_trading_state, opened, order_cost, qty_units, units_to_qty,
+    EXIT_REASONS, HALTED, IN_POSITION, NO_SIZE, ORDER, POSITION_FIELDS, Market, PositionState, bar_excursions,
+    bar_fills, decide_bar, next_trading_state, opened, order_cost, qty_units, units_to_qty,
 )
 
 _numba_cache.drop_stale(__file__, _kernel.__file__, _costs.__file__)  # the loop inlines their code
@@ -156,6 +158,7 @@ def simulate(t_ns, has, o_, h_, l_, c_, atr_, adx_, adx_prev_, regime_, age_, ex
     pend_regime = np.zeros(n_sym)
     pend_reason = np.zeros(n_sym, dtype=np.int64)
     pend_bar = np.zeros(n_sym, dtype=np.int64)
+    liquidated = np.zeros(n_sym, dtype=np.bool_)           # this bar, before the decision
     n_trades = 0
     n_events = 0
     ji[:start, :, 0] = -1
@@ -202,18 +205,26 @@ def simulate(t_ns, has, o_, h_, l_, c_, atr_, adx_, adx_prev_, regime_, age_, ex
                 hf[s, _MAX_QTY] = max(hf[s, _MAX_QTY], hp[s, 1])
                 hf[s, _LIQ] = liquidation_level(sign, hp[s, 2], leverage, mmr)
             last_close[s] = c
+            into[s, :] = hp[s, :]
+            liquidated[s] = False
             if hp[s, 0] != 0.0:
                 sign, first = hp[s, 0], hp[s, 12]
-                hf[s, _MFE] = max(hf[s, _MFE], sign * ((h if sign > 0 else l) - first))
-                hf[s, _MAE] = min(hf[s, _MAE], sign * ((l if sign > 0 else h) - first))
                 liq = hf[s, _LIQ]
                 stop_protects = sign * (hp[s, 3] - liq) > 0
                 if sign * ((l if sign > 0 else h) - liq) <= 0 and (not stop_protects or sign * (o - liq) <= 0):
+                    best, worst = bar_excursions(sign, first, o, h, l, 1, liq)
+                    hf[s, _MFE], hf[s, _MAE] = max(hf[s, _MFE], best), min(hf[s, _MAE], worst)
+                    liquidated[s] = True
                     n_trades = _exit(s, hp[s, 1], liq, LIQUIDATION, t, liq_fee, account, hp, hf, hi, tf, ti, n_trades)
-            into[s, :] = hp[s, :]
             if hp[s, 0] != 0.0:
-                _, n_exits, _ = bar_fills(_state(hp[s]), o, h, l, p, m, exits)
-                sign = hp[s, 0]
+                _, n_exits, closed = bar_fills(_state(hp[s]), o, h, l, p, m, exits)
+                sign, first = hp[s, 0], hp[s, 12]
+                ended = 0
+                if closed:
+                    last_reason = np.int64(exits[n_exits - 1, 0])
+                    ended = 2 if last_reason == _TP or last_reason == _TP_LADDER else 1
+                best, worst = bar_excursions(sign, first, o, h, l, ended, exits[n_exits - 1, 2] if closed else 0.0)
+                hf[s, _MFE], hf[s, _MAE] = max(hf[s, _MFE], best), min(hf[s, _MAE], worst)
                 for k in range(n_exits):
                     reason = np.int64(exits[k, 0])
                     as_maker = tp_maker != 0 and (reason == _TP or reason == _TP_LADDER)
@@ -258,10 +269,15 @@ def simulate(t_ns, has, o_, h_, l_, c_, atr_, adx_, adx_prev_, regime_, age_, ex
             m = _market(markets[s])
             atr = atr_[u, s]
             before = _state(into[s])
-            outcome, gate, vetoes, sized, size, after, n_exits, n_adds, moved, close_reason, closed = decide_bar(
-                before, o, h, l, c, atr, adx_[u, s], adx_prev_[u, s], regime_[u, s], age_[u, s], exit_upper_[u, s],
-                exit_lower_[u, s], direction_[u, s], proposal_[u, s], equity, available, account[1], account[2],
-                state, n_pos, False, close_t, m, p, exits, adds)
+            if liquidated[s]:        # the exchange closed it inside the bar: nothing to decide, the fill recorded
+                exits[0, 0], exits[0, 1], exits[0, 2] = LIQUIDATION, before.qty, hf[s, _LIQ]
+                outcome, gate, vetoes, sized, size, after = IN_POSITION, 0, 0, False, NO_SIZE, before
+                n_exits, n_adds, moved, close_reason, closed = 1, 0, False, -1, True
+            else:
+                outcome, gate, vetoes, sized, size, after, n_exits, n_adds, moved, close_reason, closed = decide_bar(
+                    before, o, h, l, c, atr, adx_[u, s], adx_prev_[u, s], regime_[u, s], age_[u, s],
+                    exit_upper_[u, s], exit_lower_[u, s], direction_[u, s], proposal_[u, s], equity, available,
+                    account[1], account[2], state, n_pos, False, close_t, m, p, exits, adds)
             row, frow = ji[u, s], jf[u, s]
             row[0], row[1], row[2], row[3], row[4], row[5], row[6] = outcome, gate, vetoes, sized, size[0], size[5], size[6]
             row[7], row[8], row[9], row[10], row[11], row[12] = close_reason, moved, closed, n_exits, n_adds, n_events

@@ -21,6 +21,7 @@ restored (``get_state`` / ``from_state``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -173,10 +174,10 @@ def VOLUME_SMA(period: int = 20) -> Indicator:
 
 
 def RSI(period: int = 14, column: str = "close") -> Indicator:
-    """Wilder's RSI (0..100); 50 when nothing moved over the window."""
+    """Wilder's RSI (0..100); 50 when nothing moved over the window; exactly unchanged on an unchanged close."""
     n = _period("RSI period", period)
-    return Indicator("RSI", _k.rsi_step, _k.rsi_batch, ("rsi",), (0.0, float(n), 1.0 / n, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
-                     _source(column))
+    return Indicator("RSI", _k.rsi_step, _k.rsi_batch, ("rsi",),
+                     (0.0, float(n), 1.0 / n, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, math.nan), _source(column))
 
 
 def ATR(period: int = 14) -> Indicator:

@@ -92,7 +92,7 @@ def sma_step(s, ring, bars, i, out):
 
 @njit(cache=True)
 def rsi_step(s, ring, bars, i, out):
-    # s = (src, n, alpha, seen, prev, gain count, gain avg, loss count, loss avg); Wilder averages
+    # s = (src, n, alpha, seen, prev, gain count, gain avg, loss count, loss avg, last rsi); Wilder averages
     x = bars[i, int(s[0])]
     d = x - s[4]
     first = s[3] == 0.0
@@ -102,8 +102,13 @@ def rsi_step(s, ring, bars, i, out):
     lc, lv, l = _avg(s[1], s[2], s[7], s[8], loss)
     total = g + l
     # no movement at all over the window: neutral, not an extreme
-    out[i, 0] = NAN if g != g else (100.0 * g / total if total > 0.0 else 50.0)
-    return (s[0], s[1], s[2], 1.0, x, gc, gv, lc, lv)
+    rsi = NAN if g != g else (100.0 * g / total if total > 0.0 else 50.0)
+    # an unchanged close scales both averages alike, so RSI is exactly unchanged; recomputed it would move by
+    # rounding (1e-15) and trip rules such as rsi < prev(rsi)
+    if d == 0.0 and not first and s[9] == s[9] and gc >= s[1] and s[5] >= s[1]:
+        rsi = s[9]
+    out[i, 0] = rsi
+    return (s[0], s[1], s[2], 1.0, x, gc, gv, lc, lv, rsi)
 
 
 @njit(cache=True)

@@ -147,12 +147,12 @@ class LiveEngine:
             started = time.perf_counter()
             features = self.features[symbol]
             features.update(bar)
-            if symbol in held:
-                held[symbol].observe(bar)
             ctx = features.context(self.filters.get(symbol, MarketFilters()), exit_channel=self.params.exit_channel)
             here = Account(account.equity, available, account.peak_equity, account.daily_anchor,
                            account.state, tuple(remaining.values()))
             decision = decide(symbol, ctx, features.signal(), here, self.params, features.strategy.name)
+            if symbol in held:
+                held[symbol].observe(bar, decision.step)
             if decision.step is not None and decision.step.position is None:
                 remaining.pop(symbol, None)          # closed inside the bar
             for intent in decision.intents:

@@ -33,10 +33,10 @@ import pandas as pd
 from autobot_lib.exchange.ports import Broker, BrokerError, ExchangePosition
 from autobot_lib.live.ledger import LiveTrade, trade_record
 from autobot_lib.live.orders import OrderManager, Protection, StopWouldTrigger, client_id, order_side
-from autobot_lib.model import Bar, IntentKind, MarketFilters, OrderIntent, Position
+from autobot_lib.model import Bar, ExitReason, IntentKind, MarketFilters, OrderIntent, Position
 from autobot_lib.pipeline import Decision, open_position
 from autobot_lib.risk import kernel
-from autobot_lib.risk.exits import ladder_orders
+from autobot_lib.risk.exits import PositionStep, ladder_orders
 from autobot_lib.risk.params import RiskParams
 
 log = logging.getLogger("autobot.live")
@@ -57,11 +57,16 @@ class Held:
     regime: str | None = None
     flat: str | None = None          # the exchange holds nothing any more: why; booked at the next close
 
-    def observe(self, bar: Bar) -> None:
-        """A bar held through: the excursions, as the backtester counts them."""
-        sign, first = self.position.side.sign, self.position.first_entry_price
-        self.mfe = max(self.mfe, sign * ((bar.high if sign > 0 else bar.low) - first))
-        self.mae = min(self.mae, sign * ((bar.low if sign > 0 else bar.high) - first))
+    def observe(self, bar: Bar, step: PositionStep) -> None:
+        """A bar held into: the excursions up to the bar's last fill, as the backtester counts them."""
+        ended, fill = 0, 0.0
+        if step.position is None:
+            last = step.exits[-1]
+            ended = 2 if last.reason in (ExitReason.TAKE_PROFIT, ExitReason.TP_LADDER) else 1
+            fill = last.price
+        best, worst = kernel.bar_excursions(self.position.side.sign, self.position.first_entry_price, bar.open,
+                                            bar.high, bar.low, ended, fill)
+        self.mfe, self.mae = max(self.mfe, best), min(self.mae, worst)
 
 
 def _qty(x: float | Decimal) -> Decimal:

@@ -81,10 +81,14 @@ def trade_record(position: Position, fills: list[TradeFill], funding: list[Fundi
             exit_qty += f.qty
             exit_value += f.qty * f.price
             exit_ms = f.time_ms
+            if held <= 0 and first_order is not None:
+                break                                   # flat again: what follows is another trade
     paid = sum((x.paid for x in funding if entry_ms < x.time_ms <= exit_ms), Decimal(0))
     first_qty = sum((f.qty for f in first), Decimal(0))
     entry_price = float(sum((f.qty * f.price for f in first), Decimal(0)) / first_qty) if first_qty else \
         position.first_entry_price
+    if not first_qty:           # adopted: its entry happened before the books knew it
+        peak = max(peak, Decimal(str(position.initial_qty)), exit_qty)
     pnl = float(realized - fees - paid)
     rpu = position.risk_per_unit
     risk = rpu * position.initial_qty

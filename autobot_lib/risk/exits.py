@@ -89,14 +89,16 @@ class PositionStep:
 
 def manage_position(pos: Position, bar: Bar, atr: float, regime: str | None, params: RiskParams,
                     exit_channel: tuple[float, float] | None = None,
-                    filters: MarketFilters = MarketFilters(), available: float = math.inf) -> PositionStep:
+                    filters: MarketFilters = MarketFilters(), available: float = math.inf,
+                    state: int = kernel.ACTIVE) -> PositionStep:
     """One bar of a held position. ``exit_channel`` is (upper, lower) of the exit channel before this bar;
-    ``available``: the free margin pyramid adds may take."""
+    ``available``: the free margin pyramid adds may take; ``state``: the trading state (adds only while
+    ACTIVE)."""
     upper, lower = exit_channel if exit_channel is not None else (math.nan, math.nan)
     exits, adds = step_buffers(params)
     state, n_exits, n_adds, moved, close_reason, closed = kernel.position_step(
         kernel.position_state(pos), bar.open, bar.high, bar.low, bar.close, atr, kernel.regime_code(regime), upper,
-        lower, available, kernel.kernel_params(params), kernel.market(filters), exits, adds)
+        lower, available, state, kernel.kernel_params(params), kernel.market(filters), exits, adds)
     return position_step_from(pos, state, exits[:n_exits], adds[:n_adds], moved, close_reason, closed)
 
 

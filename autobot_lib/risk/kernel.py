@@ -288,6 +288,21 @@ def stop_reason(pos, m):
     return STOP_LOSS if abs(stop - initial) <= 1e-12 * abs(initial) else TRAILING_STOP
 
 
+@njit(cache=True, inline="always")
+def bar_excursions(sign, first, o, h, l, ended, fill):
+    """How far a bar took a position from its first entry, in price: ``(best, worst)``. A bar it held
+    through counts whole; a bar that ended it counts only up to the fill, on the fill model's path (open,
+    the adverse extreme, the favourable one): ``ended`` 1 by the stop (or a liquidation) on the adverse
+    leg, 2 by a target on the favourable leg; opened through, the fill is the open."""
+    favourable = h if sign > 0 else l
+    adverse = l if sign > 0 else h
+    if ended == 1:
+        return sign * (o - first), sign * (fill - first)
+    if ended == 2:
+        return sign * (fill - first), sign * ((fill if fill == o else adverse) - first)
+    return sign * (favourable - first), sign * (adverse - first)
+
+
 @njit(cache=True)
 def bar_fills(pos, o, h, l, p, m, exits):
     """What the exchange's standing orders fill inside one bar: the stop first (the bar's adverse extreme),
@@ -337,13 +352,13 @@ def order_cost(notional, p):
 
 
 @njit(cache=True)
-def manage(pos, h, l, c, atr, regime, exit_upper, exit_lower, available, p, m, adds):
+def manage(pos, h, l, c, atr, regime, exit_upper, exit_lower, available, state, p, m, adds):
     """At the close of a bar the position survived: a market exit (regime against it, a close through the
     exit channel, held too long), else for the next bar break-even, the ATR trail (it only tightens) and
     pyramid adds (sent now, filled at the next open; each raises the stop to the close less the stop
-    distance; an add the free margin ``available`` cannot carry waits for a later close). Writes adds to
-    ``adds`` (rows: qty, reference price, level). Returns ``(position, n_adds, stop_moved, close_reason)``;
-    ``close_reason`` -1: none."""
+    distance; an add waits for a later close while the free margin ``available`` cannot carry it or the
+    trading ``state`` is not ACTIVE: an add is new risk). Writes adds to ``adds`` (rows: qty, reference
+    price, level). Returns ``(position, n_adds, stop_moved, close_reason)``; ``close_reason`` -1: none."""
     sign = pos.sign
     bars_held = pos.bars_held + 1
     close_reason = -1
@@ -367,7 +382,7 @@ def manage(pos, h, l, c, atr, regime, exit_upper, exit_lower, available, p, m, a
     units = qty_units(pos.qty, m)
     pyramid = pos.pyramid_steps
     n_adds = 0
-    levels = p.pyramid_levels.shape[0] if p.pyramiding else 0
+    levels = p.pyramid_levels.shape[0] if p.pyramiding and state == ACTIVE else 0
     for k in range(pyramid, levels):
         if sign * (c - (first + sign * p.pyramid_levels[k, 0] * pos.atr_at_entry)) < 0:
             break
@@ -392,14 +407,14 @@ def manage(pos, h, l, c, atr, regime, exit_upper, exit_lower, available, p, m, a
 
 
 @njit(cache=True, inline="always")
-def position_step(pos, o, h, l, c, atr, regime, exit_upper, exit_lower, available, p, m, exits, adds):
+def position_step(pos, o, h, l, c, atr, regime, exit_upper, exit_lower, available, state, p, m, exits, adds):
     """One bar of a held position: :func:`bar_fills`, then, if it survived, :func:`manage`. Returns
     ``(position, n_exits, n_adds, stop_moved, close_reason, closed)``."""
     pos, n_exits, closed = bar_fills(pos, o, h, l, p, m, exits)
     if closed:
         return pos, n_exits, 0, False, -1, True
-    held, n_adds, moved, close_reason = manage(pos, h, l, c, atr, regime, exit_upper, exit_lower, available, p, m,
-                                               adds)
+    held, n_adds, moved, close_reason = manage(pos, h, l, c, atr, regime, exit_upper, exit_lower, available, state,
+                                               p, m, adds)
     return held, n_exits, n_adds, moved, close_reason, False
 
 
@@ -541,7 +556,8 @@ def decide_bar(pos, o, h, l, c, atr, adx, adx_prev, regime, regime_age, exit_upp
     n_exits, n_adds, stop_moved, close_reason, closed)``; ``size`` as :func:`size_units`."""
     if pos.sign != 0:
         held, n_exits, n_adds, moved, close_reason, closed = position_step(pos, o, h, l, c, atr, regime, exit_upper,
-                                                                           exit_lower, available, p, m, exits, adds)
+                                                                           exit_lower, available, state, p, m, exits,
+                                                                           adds)
         return IN_POSITION, 0, 0, False, NO_SIZE, held, n_exits, n_adds, moved, close_reason, closed
     outcome, gate, vetoes, sized, size = ORDER, 0, 0, False, NO_SIZE
     if atr != atr or (p.use_adx_gate and regime != regime):
