@@ -12,7 +12,7 @@ import pytest
 from autobot_lib.config import load_settings
 from autobot_lib.exchange.ccxt_broker import CcxtBroker
 from autobot_lib.live.launch import LaunchError, check_mode, run_live, verify_keys
-from conftest import REPO, VENUE_KEY, VENUE_SECRET
+from conftest import REPO, VENUE_KEY, VENUE_SECRET, real
 from test_live_engine import subscribed
 
 
@@ -82,3 +82,8 @@ def test_dry_run_decides_and_fills_in_process_and_sends_nothing(trading_venue):
     assert engine.trades or engine.held                      # the paper broker filled them
     trading = [r for r in trading_venue.requests if r["method"] in ("POST", "DELETE")]
     assert not trading, "dry-run sent an order to the exchange"
+    # each entry filled at the open of the bar after its decision: the feed had seen that bar begin
+    opens = real("binance_usdm_BTCUSDT_1h.csv.gz")["open"]
+    entries = [(t.entry_time, t.entry_price) for t in engine.trades] + \
+        [(h.position.opened_at, h.position.first_entry_price) for h in engine.held.values()]
+    assert entries and all(price == opens.loc[at] for at, price in entries), entries
