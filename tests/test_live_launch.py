@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pandas as pd
 import pytest
 
 from autobot_lib.config import load_settings
@@ -87,3 +88,16 @@ def test_dry_run_decides_and_fills_in_process_and_sends_nothing(trading_venue):
     entries = [(t.entry_time, t.entry_price) for t in engine.trades] + \
         [(h.position.opened_at, h.position.first_entry_price) for h in engine.held.values()]
     assert entries and all(price == opens.loc[at] for at, price in entries), entries
+
+
+def test_the_engine_runs_on_the_timeframe_the_settings_name(trading_venue):
+    """TIMEFRAME sets the engine's bar: its daily anchor, funding window and fill times follow it."""
+    from autobot_lib.live.launch import open_session
+
+    settings = load_settings(env_file=None, config_json=None, TIMEFRAME="4h")
+
+    async def scenario():
+        async with open_session(settings, "dry-run", ["BTCUSDT"], base_url=trading_venue.url) as session:
+            return session.engine.bar_length, session.feed.timeframe, session.engine.features["BTCUSDT"].bar_length
+
+    assert asyncio.run(scenario()) == (pd.Timedelta("4h"), "4h", pd.Timedelta("4h"))

@@ -161,6 +161,7 @@ async def open_session(settings: Settings, mode: str, symbols: list[str], *, bas
             broker = make_broker(mode, settings, base_url, limiter)
             await verify_keys(broker, mode)
         engine = LiveEngine(settings, broker, symbols, store=store, metrics=metrics,
+                            bar_length=timeframe_delta(settings.TIMEFRAME),
                             alert=alert_sink(notifier) if notifier is not None else None)
         session = LiveSession(engine, BarFeed(pro, ids, settings.TIMEFRAME), rest,
                               reconcile_every_s=settings.POSITION_CHECK_INTERVAL, heartbeat=heartbeat)
