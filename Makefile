@@ -36,6 +36,14 @@ demo: $(STAMP)
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest
 
+# the long SIGKILL drill (tests/test_live_crash.py; `make test` runs a short one): DRILL_ROUNDS rounds of kills
+# over the bot's whole life, every restart checked by value; DRILL_SEED draws other kill moments
+DRILL_ROUNDS ?= 60
+.PHONY: drill
+drill: $(STAMP)
+	AUTOBOT_DRILL_ROUNDS=$(DRILL_ROUNDS) $(if $(DRILL_SEED),AUTOBOT_DRILL_SEED=$(DRILL_SEED)) \
+	  $(BIN)/python -m pytest tests/test_live_crash.py -k drill -p no:cacheprovider --timeout $$(( $(DRILL_ROUNDS) * 20 + 600 ))
+
 bench: $(STAMP)
 	$(BIN)/python bench/indicators.py
 	$(BIN)/python bench/backtest.py

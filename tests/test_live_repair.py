@@ -13,6 +13,7 @@ import asyncio
 from decimal import Decimal
 
 import pandas as pd
+import pytest
 
 from autobot_lib.config import load_settings
 from autobot_lib.exchange.ccxt_broker import CcxtBroker
@@ -146,5 +147,33 @@ def test_a_position_in_cross_margin_at_start_is_adopted_and_protected_with_an_al
         assert (stop.side, stop.qty) == ("BUY", Decimal("2.000"))
         assert stop.trigger > server.account.marks["ETHUSDT"]                # above the price: protective
         assert engine.held["ETHUSDT"].position.side is Side.SHORT
+    finally:
+        server.stop()
+
+
+def test_an_unknown_position_whose_stop_has_passed_is_closed_and_booked_from_the_exchanges_fills():
+    """Adopted (a kill between fill and stop lost it from the books), then the fallback stop is already
+    passed: closed at market at once, and the trade booked from the exchange's own fill, on its clock."""
+    server = venue()
+    try:
+        open_on_venue(server, "BTCUSDT", "BUY", "0.050")
+        server.account.positions["BTCUSDT"].entry *= Decimal("1.05")   # bought 5 % higher, earlier
+
+        async def run():
+            engine = await started(server, None)
+            await engine.broker.close()
+            return engine
+
+        engine = asyncio.run(run())
+        assert server.account.positions["BTCUSDT"].amount == 0 and "BTCUSDT" not in engine.held
+        (trade,) = engine.trades
+        close = server.account.fills[-1]
+        assert trade.exit_reason == "unprotectable_on_adoption" and trade.qty == 0.05
+        assert trade.exit_price == float(close.price) and trade.exit_time == pd.Timestamp(close.time_ms, unit="ms",
+                                                                                            tz="UTC")
+        # its entry filled at this venue time too (the replay clock stood still), so both fills are the trade's
+        fills = [f for f in server.account.fills if f.symbol == "BTCUSDT"]
+        assert len(fills) == 2
+        assert trade.pnl == pytest.approx(float(sum(f.realized_pnl - f.fee for f in fills)), abs=1e-6) and trade.pnl < 0
     finally:
         server.stop()

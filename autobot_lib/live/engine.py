@@ -299,10 +299,7 @@ class LiveEngine:
     async def _close_by_hand(self, symbol: str, by: str, reason: str) -> LiveTrade | None:
         if symbol not in self.held:
             return None
-        try:
-            now_ms = await self.broker.server_time_ms()    # the exchange's time: the bars' clock
-        except BrokerError:
-            now_ms = int(self.clock() * 1000)
+        now_ms = await self._exchange_ms()
         await self.executor.close_at_market(symbol, now_ms)
         trade = await self.executor.finish(symbol, reason)
         record = journal_record(timestamp=pd.Timestamp(now_ms, unit="ms", tz="UTC").isoformat(), symbol=symbol,
@@ -371,7 +368,8 @@ class LiveEngine:
         """The exchange is the truth (:class:`~autobot_lib.live.reconcile.Reconciler`). Returns what was
         done, one line per difference."""
         await self.check_clock()
-        now_ms = now_ms if now_ms is not None else int(self.clock() * 1000)
+        if now_ms is None:
+            now_ms = await self._exchange_ms()
         reconciler = Reconciler(self.broker, self.executor, self.symbols, self.params, self._atr,
                                 self.settings.donchian.emergency_stop_fallback_pct, self._on_error)
         actions = await reconciler.run(now_ms)
@@ -380,6 +378,13 @@ class LiveEngine:
         if actions:
             self.save()
         return actions
+
+    async def _exchange_ms(self) -> int:
+        """The exchange's time (the clock its fills are stamped with), else this machine's."""
+        try:
+            return await self.broker.server_time_ms()
+        except BrokerError:
+            return int(self.clock() * 1000)
 
     def _atr(self, symbol: str) -> float:
         rows = self.features[symbol].rows
