@@ -12,7 +12,7 @@ import pytest
 
 from autobot_lib.config import load_settings
 from autobot_lib.exchange.ccxt_broker import CcxtBroker
-from autobot_lib.live.launch import LaunchError, check_mode, run_live, verify_keys
+from autobot_lib.live.launch import LaunchError, check_mode, run_live, settings_mode, verify_keys
 from conftest import REPO, VENUE_KEY, VENUE_SECRET, real
 from test_live_engine import subscribed
 
@@ -29,6 +29,31 @@ def test_live_needs_the_confirmation_and_live_settings():
         check_mode("testnet", live)
     with pytest.raises(LaunchError, match="not valid"):
         check_mode("paper", testnet)
+
+
+@pytest.mark.parametrize("overrides, mode", [
+    (dict(), "testnet"), (dict(DRY_RUN=True), "dry-run"), (dict(ENVIRONMENT="DRY_RUN"), "dry-run"),
+    (dict(ENVIRONMENT="LIVE", USE_TESTNET=False), "live"), (dict(ENVIRONMENT="LIVE"), "testnet"),
+    (dict(ENVIRONMENT="LIVE", USE_TESTNET=False, DRY_RUN=True), "dry-run"),
+])
+def test_the_settings_name_the_mode_and_dry_run_settings_allow_no_other(overrides, mode):
+    settings = load_settings(env_file=None, config_json=None, **overrides)
+    assert settings_mode(settings) == mode
+    if mode == "dry-run":
+        check_mode("dry-run", settings)
+        for other in ("testnet", "live"):
+            with pytest.raises(LaunchError, match="the settings say dry-run"):
+                check_mode(other, settings, confirm_live=True)
+
+
+def test_dry_run_settings_stop_a_testnet_command_before_anything_is_sent(trading_venue):
+    run = subprocess.run([sys.executable, "-m", "autobot_lib.cli", "live", "--mode", "testnet", "--symbols", "BTCUSDT",
+                          "--base-url", trading_venue.url, "--no-metrics", "--bars", "1"],
+                         capture_output=True, text=True, timeout=120,
+                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "DRY_RUN": "true",
+                              "STATE_STORE": "sqlite", "STATE_DB_PATH": "/tmp/unused-dry-run.sqlite3", "LOG_FILE": ""})
+    assert run.returncode == 2 and "the settings say dry-run" in run.stderr, run.stderr[-2000:]
+    assert not [r for r in trading_venue.requests if r["method"] in ("POST", "PUT", "DELETE")]
 
 
 def test_keys_the_exchange_refuses_stop_the_launch_without_showing_them(trading_venue):

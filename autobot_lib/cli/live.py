@@ -19,7 +19,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                "autobot live --mode testnet --symbols BTCUSDT --base-url http://127.0.0.1:8765 (the local venue). "
                "The bot runs the decision kernels interpreted (a bar at a time they need no compiler, and "
                "numba's would hold ~110 MB); AUTOBOT_JIT=1 in the environment compiles them instead.")
-    live.add_argument("--mode", required=True, choices=["dry-run", "testnet", "live"])
+    live.add_argument("--mode", choices=["dry-run", "testnet", "live"],
+                      help="default: the mode the settings name (DRY_RUN or ENVIRONMENT=DRY_RUN: dry-run; "
+                           "ENVIRONMENT=LIVE with USE_TESTNET=false: live; else testnet)")
     live.add_argument("--symbols", nargs="+", metavar="SYMBOL", help="USD-M symbols (default: TRADING_SYMBOLS)")
     live.add_argument("--base-url", help="trade against the local venue at this URL instead of Binance")
     live.add_argument("--confirm-live", action="store_true", help="required with --mode live: real money")
@@ -48,13 +50,14 @@ def run(args: argparse.Namespace) -> int:
 
     from autobot_lib.config import load_settings
     from autobot_lib.live.health import Heartbeat
-    from autobot_lib.live.launch import LaunchError, run_live
+    from autobot_lib.live.launch import LaunchError, run_live, settings_mode
     from autobot_lib.live.logs import setup_logging_from_settings
     from autobot_lib.live.metrics import BotMetrics
     from autobot_lib.notify.notifier import Notifier
     from autobot_lib.state import open_store
 
     settings = load_settings(args.params)
+    args.mode = args.mode or settings_mode(settings)
     symbols = args.symbols or list(settings.TRADING_SYMBOLS)
     setup_logging_from_settings(settings)
     metrics = None

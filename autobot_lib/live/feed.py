@@ -5,7 +5,9 @@ the local venue, push the new bar within moments of the close). Candles are read
 on every answer and every ``poll_s``: a message that arrives while no watch waits reaches only the cache. Before a closed bar is handed on, any
 bars missed while the socket was down are fetched over REST, so no bar is skipped and none repeats.
 Symbols are spread over several connections (``per_connection``), each reconnecting with capped
-exponential back-off.
+exponential back-off (WEBSOCKET_RECONNECT_DELAY doubling up to WEBSOCKET_MAX_RECONNECT_DELAY); a socket
+silent for WEBSOCKET_PING_TIMEOUT is dropped and reconnected (the clients' ping keep-alive,
+:func:`ws_options`).
 """
 
 from __future__ import annotations
@@ -23,13 +25,26 @@ from autobot_lib.model import Bar
 log = logging.getLogger("autobot.feed")
 
 
+def ws_options(ping_timeout_s: float) -> dict:
+    """ccxt.pro client options: ping the server every half ``ping_timeout_s`` and give the socket up when
+    ``ping_timeout_s`` passes without a pong (two missed), so a silent connection is reconnected."""
+    return {"ws": {"keepAlive": int(ping_timeout_s * 1000 / 2), "maxPingPongMisses": 2.0}}
+
+
 class BarFeed:
     def __init__(self, make_client: Callable[[], object], symbols: dict[str, str], timeframe: str = "1h",
-                 per_connection: int = 50, max_backoff_s: float = 30.0, poll_s: float = 0.25):
-        """``make_client``: a new ccxt.pro client per connection; ``symbols``: id (BTCUSDT) -> ccxt symbol."""
+                 per_connection: int = 50, backoff_s: float = 0.5, max_backoff_s: float = 30.0, poll_s: float = 0.25):
+        """``make_client``: a new ccxt.pro client per connection; ``symbols``: id (BTCUSDT) -> ccxt symbol;
+        a lost connection is retried after ``backoff_s``, doubling up to ``max_backoff_s``
+        (WEBSOCKET_RECONNECT_DELAY, WEBSOCKET_MAX_RECONNECT_DELAY)."""
+        if not 0 < backoff_s <= max_backoff_s:
+            raise ValueError(f"reconnect back-off must satisfy 0 < backoff_s <= max_backoff_s, got {backoff_s} and "
+                             f"{max_backoff_s}")
         self.make_client, self.symbols, self.timeframe = make_client, symbols, timeframe
         self.bar_ms = int(timeframe_delta(timeframe).total_seconds() * 1000)
-        self.per_connection, self.max_backoff_s, self.poll_s = per_connection, max_backoff_s, poll_s
+        self.per_connection, self.poll_s = per_connection, poll_s
+        self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
+        self.waits: list[float] = []            # the back-off waited before each reconnect, for the record
         self.last: dict[str, int] = {}          # open time (ms) of the last bar handed on, per symbol
         self.forming: dict[str, tuple[int, float]] = {}   # the newest bar seen: (open time ms, open price)
         self.reconnects = 0
@@ -67,7 +82,7 @@ class BarFeed:
         self._tasks = []
 
     async def _connection(self, ids: list[str]) -> None:
-        backoff = 0.5
+        backoff = self.backoff_s
         while True:
             client = self.make_client()
             pending: dict[str, asyncio.Future] = {}
@@ -87,7 +102,7 @@ class BarFeed:
                                                                                        self.timeframe))
                     for symbol in ids:
                         await self._closed(client, symbol, self._cached(client, symbol))
-                    backoff = 0.5
+                    backoff = self.backoff_s
             except asyncio.CancelledError:
                 for future in pending.values():
                     future.cancel()
@@ -97,6 +112,7 @@ class BarFeed:
                 log.warning("market data connection lost (%s); reconnecting in %.1f s", type(exc).__name__, backoff)
                 for future in pending.values():
                     future.cancel()
+                self.waits.append(backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
             finally:

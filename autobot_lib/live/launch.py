@@ -1,8 +1,8 @@
 """Starting a live session safely: the mode's rules, the broker it gets, the keys it is allowed to use.
 
-Modes:
+Modes (``--mode``, or the one the settings name: :func:`settings_mode`):
 - ``dry-run``: decisions and fills simulated in-process (:class:`~autobot_lib.exchange.paper.PaperBroker`)
-  on live market data; no key needed, nothing is sent;
+  on live market data; no key needed, nothing is sent. Settings that say DRY_RUN allow no other mode;
 - ``testnet``: Binance USD-M **demo trading** with demo-trading keys;
 - ``live``: real money. Refused unless ``confirm_live`` is given, ENVIRONMENT is LIVE and USE_TESTNET is
   off, and refused again if the exchange rejects the keys (demo keys are not valid on the real exchange,
@@ -40,9 +40,25 @@ class Keys:
         return "Keys(<hidden>)"
 
 
+def settings_mode(settings: Settings) -> str:
+    """The mode the settings name: DRY_RUN (or ENVIRONMENT=DRY_RUN) is dry-run, ENVIRONMENT=LIVE with
+    USE_TESTNET off is live, anything else testnet."""
+    if settings.DRY_RUN or settings.ENVIRONMENT is Environment.DRY_RUN:
+        return "dry-run"
+    if settings.ENVIRONMENT is Environment.LIVE and not settings.USE_TESTNET:
+        return "live"
+    return "testnet"
+
+
 def check_mode(mode: str, settings: Settings, confirm_live: bool = False, base_url: str | None = None) -> None:
+    """Refuse a session whose mode the settings do not allow. Settings that say dry-run (DRY_RUN=true or
+    ENVIRONMENT=DRY_RUN) allow nothing else: fail closed, nothing is sent."""
     if mode not in MODES:
         raise LaunchError(f"mode {mode!r} is not valid: use one of {', '.join(MODES)}")
+    if mode != "dry-run" and settings_mode(settings) == "dry-run":
+        raise LaunchError(f"the settings say dry-run (DRY_RUN={settings.DRY_RUN}, ENVIRONMENT="
+                          f"{settings.ENVIRONMENT.value}) but --mode is {mode}: nothing is sent while they say so; "
+                          "use --mode dry-run, or set DRY_RUN=false and ENVIRONMENT to TESTNET or LIVE")
     if mode == "live" and base_url is None:
         if not confirm_live:
             raise LaunchError("LIVE trades real money: add --confirm-live to say so (and check ENVIRONMENT=LIVE, "
@@ -75,7 +91,8 @@ def make_broker(mode: str, settings: Settings, base_url: str | None = None,
     from autobot_lib.exchange.ccxt_broker import CcxtBroker
 
     k = keys(settings, mode, base_url)
-    return CcxtBroker(k.api_key, k.secret, mode="venue" if base_url else mode, base_url=base_url, limiter=limiter)
+    return CcxtBroker(k.api_key, k.secret, mode="venue" if base_url else mode, base_url=base_url, limiter=limiter,
+                      timeout_ms=settings.ORDER_TIMEOUT * 1000)
 
 
 async def verify_keys(broker: Broker, mode: str) -> None:
@@ -112,14 +129,17 @@ def market_clients(mode: str, settings: Settings, base_url: str | None):
     import ccxt.pro as ccxt_pro
 
     from autobot_lib.exchange.venue import venue_client
+    from autobot_lib.live.feed import ws_options
 
+    ws = ws_options(settings.WEBSOCKET_PING_TIMEOUT)
     if base_url is not None:
         k = keys(settings, "testnet", base_url)
         return (venue_client(base_url, k.api_key, k.secret, flavour="async", enableRateLimit=False),
-                lambda: venue_client(base_url, k.api_key, k.secret, flavour="pro", enableRateLimit=False))
+                lambda: venue_client(base_url, k.api_key, k.secret, flavour="pro", enableRateLimit=False,
+                                     options={"fetchCurrencies": False, **ws}))
 
     def pro():
-        client = ccxt_pro.binanceusdm({"options": {"fetchCurrencies": False}})
+        client = ccxt_pro.binanceusdm({"options": {"fetchCurrencies": False, **ws}})
         if mode == "testnet":
             client.enable_demo_trading(True)
         return client
@@ -163,7 +183,9 @@ async def open_session(settings: Settings, mode: str, symbols: list[str], *, bas
         engine = LiveEngine(settings, broker, symbols, store=store, metrics=metrics,
                             bar_length=timeframe_delta(settings.TIMEFRAME),
                             alert=alert_sink(notifier) if notifier is not None else None)
-        session = LiveSession(engine, BarFeed(pro, ids, settings.TIMEFRAME), rest,
+        feed = BarFeed(pro, ids, settings.TIMEFRAME, backoff_s=settings.WEBSOCKET_RECONNECT_DELAY,
+                       max_backoff_s=settings.WEBSOCKET_MAX_RECONNECT_DELAY)
+        session = LiveSession(engine, feed, rest,
                               reconcile_every_s=settings.POSITION_CHECK_INTERVAL, heartbeat=heartbeat)
         if isinstance(broker, PaperBroker):
             session.before_decide.append(broker.on_bar)

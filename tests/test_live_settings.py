@@ -1,0 +1,57 @@
+"""The operations settings reach the live parts that they name (the settings audit found them read by
+nobody): ORDER_TIMEOUT, the WebSocket reconnect back-off and ping timeout, with the real ccxt clients
+against the local venue."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from autobot_lib.config import load_settings
+from autobot_lib.exchange.venue import Fault
+from autobot_lib.live.launch import make_broker, open_session
+
+
+async def _until(condition, what: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        await asyncio.sleep(0.01)
+
+
+def test_order_timeout_is_the_exchange_clients_timeout(trading_venue):
+    settings = load_settings(env_file=None, config_json=None, ORDER_TIMEOUT=7)
+    broker = make_broker("testnet", settings, trading_venue.url)
+    try:
+        assert broker.exchange.timeout == 7_000
+    finally:
+        asyncio.run(broker.close())
+
+
+def test_a_dropped_socket_reconnects_after_the_configured_back_off_with_the_configured_ping(trading_venue):
+    settings = load_settings(env_file=None, config_json=None, WEBSOCKET_RECONNECT_DELAY=2,
+                             WEBSOCKET_MAX_RECONNECT_DELAY=8, WEBSOCKET_PING_TIMEOUT=40)
+
+    async def scenario():
+        async with open_session(settings, "dry-run", ["BTCUSDT"], base_url=trading_venue.url) as session:
+            feed = session.feed
+            assert (feed.backoff_s, feed.max_backoff_s) == (2, 8)
+            client = feed.make_client()
+            ws = client.options["ws"]
+            assert (ws["keepAlive"], ws["maxPingPongMisses"]) == (20_000, 2.0)   # 40 s without a pong: gone
+            await client.close()
+            stream = feed.__aiter__()
+            reader = asyncio.ensure_future(stream.__anext__())
+            await _until(lambda: sum(len(s) for _, s in list(trading_venue.streams.market.values())) >= 1,
+                         "a kline subscription")
+            trading_venue.inject(Fault("drop", path="/market/ws"))
+            await asyncio.to_thread(trading_venue.advance, 1)
+            await _until(lambda: feed.reconnects >= 1, "the drop noticed")
+            waits = list(feed.waits)
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+            await stream.aclose()
+            return waits
+
+    assert asyncio.run(scenario()) == [2]
+    assert any(f["kind"] == "drop" for f in trading_venue.fired)
