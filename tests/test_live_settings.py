@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from autobot_lib.config import load_settings
 from autobot_lib.exchange.venue import Fault
 from autobot_lib.live.launch import make_broker, open_session
@@ -55,3 +57,13 @@ def test_a_dropped_socket_reconnects_after_the_configured_back_off_with_the_conf
 
     assert asyncio.run(scenario()) == [2]
     assert any(f["kind"] == "drop" for f in trading_venue.fired)
+
+
+@pytest.mark.parametrize("safe", [False, True])
+def test_the_startup_banner_marks_safe_mode_when_asked(safe):
+    from autobot_lib.live.launch import startup_banner
+
+    settings = load_settings(env_file=None, config_json=None, SAFE_CONSOLE_BANNER=safe, STRATEGY="donchian")
+    banner = startup_banner(settings, "testnet", ["BTCUSDT", "ETHUSDT"])
+    assert "AUTOBOT testnet: BTCUSDT, ETHUSDT on 1h, strategy donchian; SAFE_RESTART on" in banner
+    assert ("SAFE MODE" in banner) is safe

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
     from autobot_lib.config import load_settings
     from autobot_lib.live.health import Heartbeat
-    from autobot_lib.live.launch import LaunchError, run_live, settings_mode
+    from autobot_lib.live.launch import LaunchError, run_live, settings_mode, startup_banner
     from autobot_lib.live.logs import setup_logging_from_settings
     from autobot_lib.live.metrics import BotMetrics
     from autobot_lib.notify.notifier import Notifier
@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.params)
     args.mode = args.mode or settings_mode(settings)
     symbols = args.symbols or list(settings.TRADING_SYMBOLS)
+    print(startup_banner(settings, args.mode, symbols), flush=True)
     setup_logging_from_settings(settings)
     metrics = None
     if not args.no_metrics:

@@ -68,6 +68,7 @@ class LiveEngine:
         self._restored: dict[str, Held] = {}
         self.kill = KillSwitch(daily_loss_limit=self.params.daily_loss_limit)
         self.peak = self.anchor = self.last_equity = 0.0
+        self.drift_ms = 0.0                       # this machine's clock against the exchange's, at the last check
         self.anchor_day: int | None = None
         # recent history for the notebook and the summary; the full journal lives in the store
         self.journal: deque[JournalRecord] = deque(maxlen=10_000)
@@ -342,6 +343,7 @@ class LiveEngine:
         before = self.clock()
         server_ms = await self.broker.server_time_ms()
         drift = server_ms - (before + self.clock()) / 2 * 1000
+        self.drift_ms = drift
         if self.metrics is not None:
             self.metrics.set_time_drift_ms(drift)
         if self.kill.check_drift(drift, self.clock()):

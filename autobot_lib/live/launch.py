@@ -40,6 +40,17 @@ class Keys:
         return "Keys(<hidden>)"
 
 
+def startup_banner(settings: Settings, mode: str, symbols: list[str]) -> str:
+    """What the console shows at start: the mode, the symbols, the strategy and how a restart behaves;
+    SAFE_CONSOLE_BANNER marks it as SAFE mode so it stands out (the Donchian bot's flag)."""
+    line = (f"AUTOBOT {mode}: {', '.join(symbols)} on {settings.TIMEFRAME}, strategy {settings.STRATEGY}; "
+            f"SAFE_RESTART {'on' if settings.SAFE_RESTART else 'off'}, state {settings.STATE_STORE}")
+    if not settings.SAFE_CONSOLE_BANNER:
+        return line
+    rule = "=" * 72
+    return f"{rule}\n  SAFE MODE  {line}\n  restart: saved positions are restored, then the exchange reconciled\n{rule}"
+
+
 def settings_mode(settings: Settings) -> str:
     """The mode the settings name: DRY_RUN (or ENVIRONMENT=DRY_RUN) is dry-run, ENVIRONMENT=LIVE with
     USE_TESTNET off is live, anything else testnet."""
@@ -158,6 +169,7 @@ async def open_session(settings: Settings, mode: str, symbols: list[str], *, bas
     itself, such as the live-session notebook; :func:`run_live` is the command's form."""
     from autobot_lib.exchange.ccxt_broker import market_filters
     from autobot_lib.exchange.paper import PaperBroker
+    from autobot_lib.live.announcer import Announcer
     from autobot_lib.live.engine import LiveEngine
     from autobot_lib.live.feed import BarFeed
     from autobot_lib.live.session import LiveSession
@@ -180,15 +192,28 @@ async def open_session(settings: Settings, mode: str, symbols: list[str], *, bas
         else:
             broker = make_broker(mode, settings, base_url, limiter)
             await verify_keys(broker, mode)
+        listeners: list = []                # the engine's alerts, to the notifier and to the announcer
+        sink = alert_sink(notifier) if notifier is not None else None
+
+        def alert(key: str, text: str) -> None:
+            if sink is not None:
+                sink(key, text)
+            for listen in listeners:
+                listen(key)
+
         engine = LiveEngine(settings, broker, symbols, store=store, metrics=metrics,
-                            bar_length=timeframe_delta(settings.TIMEFRAME),
-                            alert=alert_sink(notifier) if notifier is not None else None)
+                            bar_length=timeframe_delta(settings.TIMEFRAME), alert=alert)
         feed = BarFeed(pro, ids, settings.TIMEFRAME, backoff_s=settings.WEBSOCKET_RECONNECT_DELAY,
                        max_backoff_s=settings.WEBSOCKET_MAX_RECONNECT_DELAY)
         session = LiveSession(engine, feed, rest,
                               reconcile_every_s=settings.POSITION_CHECK_INTERVAL, heartbeat=heartbeat)
         if isinstance(broker, PaperBroker):
             session.before_decide.append(broker.on_bar)
+        if notifier is not None:
+            session.announcer = announcer = Announcer.from_settings(session, notifier.notify, settings)
+            listeners.append(announcer.engine_alert)
+            session.after_bars.append(announcer.after_bars)
+            session.ticks.append(announcer.tick)
         yield session
     finally:
         if broker is not None:
@@ -218,6 +243,8 @@ async def run_live(settings: Settings, mode: str, symbols: list[str], *, base_ur
             engine = session.engine
             loop.add_signal_handler(signal.SIGUSR1, engine.halt, "SIGUSR1")
             fronts = _Fronts(settings, Control(engine, loop=loop), telegram_base_url)
+            announcer = session.announcer
+            why = "stopped by a signal or an error"
             try:
                 await session.warm_up()          # restores the saved state and reconciles
                 if rearm_by and engine.kill.tripped:
@@ -227,9 +254,14 @@ async def run_live(settings: Settings, mode: str, symbols: list[str], *, base_ur
                 await fronts.start()
                 if on_control is not None:
                     on_control(fronts.control)
+                if announcer is not None:
+                    announcer.started(mode)
                 await session.run(duration_s=duration_s, max_bars=max_bars, warm=False)
+                why = "the session ended as asked" if duration_s or max_bars else "the stream ended"
             finally:
                 await fronts.stop()
+                if announcer is not None and engine.executor is not None:
+                    announcer.stopped(why)
             return engine
     finally:
         loop.remove_signal_handler(signal.SIGUSR1)

@@ -50,6 +50,8 @@ class LiveSession:
     before_decide: list = field(default_factory=list)
     heartbeat: object = None             # a live.health.Heartbeat, beaten after every bar and reconciliation
     after_bars: list = field(default_factory=list)      # called with each bar's decisions (a notebook's view)
+    ticks: list = field(default_factory=list)           # called after every bar and idle check (the announcer)
+    announcer: object = None             # a live.announcer.Announcer, when alerts are sent
     decided: int = 0
     started_at: float = field(default_factory=time.monotonic)
 
@@ -65,6 +67,8 @@ class LiveSession:
     def _beat(self) -> None:
         if self.heartbeat is not None:
             self.heartbeat.beat(bars=self.decided, state=self.engine.kill.state.value, positions=len(self.engine.held))
+        for tick in self.ticks:
+            tick()
 
     async def warm_up(self) -> None:
         bars = max(fs.spec.warmup_bars for fs in self.engine.features.values()) + 50
