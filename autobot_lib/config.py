@@ -73,11 +73,12 @@ def _check_levels(levels: Levels, what: str) -> Levels:
 
 
 class DonchianSettings(BaseModel):
-    """The Donchian/ATR bot's config.json keys, with its documented defaults."""
+    """The Donchian/ATR bot's config.json keys, with its documented defaults. Its keys for what every bot
+    has (``universe``, ``timeframe``, ``poll_sec``, ``state_file``, ``testnet``, ...) are read into the
+    top-level settings they name (:func:`read_config_json`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    quote: str = "USDT"
-    universe: list[str] = ["BTC/USDT", "ETH/USDT"]
+    quote: str = "USDT"                                    # the margin asset: symbols in another are refused
     risk_pct: float = Field(0.025, gt=0, le=0.1)
     leverage: int = Field(10, ge=1, le=125)
     enable_pyramiding: bool = True
@@ -87,11 +88,8 @@ class DonchianSettings(BaseModel):
     atr_trail_k: float = Field(2.5, gt=0, le=20)
     daily_loss_limit: float = Field(0.06, gt=0, le=1)
     funding_avoid_min: int = Field(5, ge=0, le=480)
-    poll_sec: int = Field(30, ge=1, le=3600)
-    timeframe: str = "1h"
-    lookback: int = Field(400, ge=50, le=10_000)
-    state_file: str = "state.json"
-    data_dir: str = "data"
+    lookback: int = Field(400, ge=50, le=10_000)      # bars of history before the first decision (at least)
+    data_dir: str = "data"                            # where the live trade log is written (CSV)
     emergency_policy: Literal["protect_only", "flatten", "flatten_profitable"] = "protect_only"
     emergency_min_pnl_to_close_pct: float = Field(0.0, ge=-1, le=1)
     emergency_stop_fallback_pct: float = Field(0.015, gt=0, le=0.5)
@@ -118,7 +116,8 @@ class DonchianSettings(BaseModel):
 _JSON_TOP_LEVEL = {"binance_key": "BINANCE_API_KEY", "binance_secret": "BINANCE_API_SECRET",
                    "testnet": "USE_TESTNET", "safe_restart": "SAFE_RESTART",
                    "safe_console_banner": "SAFE_CONSOLE_BANNER", "daily_report_enabled": "DAILY_REPORT_ENABLED",
-                   "alert_cooldown_sec": "ALERT_COOLDOWN_SEC"}
+                   "alert_cooldown_sec": "ALERT_COOLDOWN_SEC", "universe": "TRADING_SYMBOLS", "timeframe": "TIMEFRAME",
+                   "poll_sec": "POSITION_CHECK_INTERVAL", "state_file": "STATE_DB_PATH", "strategy": "STRATEGY"}
 # "The scheduler reads knobs from OBSERVABILITY in config.py / config.json": a section whose keys count as top-level
 _JSON_OBSERVABILITY = ("OBSERVABILITY", "observability")
 
@@ -329,7 +328,26 @@ def read_config_json(path: str | Path) -> dict[str, Any]:
         raw.update(section or {})
     top = {_JSON_TOP_LEVEL[k]: v for k, v in raw.items() if k in _JSON_TOP_LEVEL}
     section = {k: v for k, v in raw.items() if k not in _JSON_TOP_LEVEL}
+    top.setdefault("STRATEGY", "donchian")                 # it is the Donchian bot's file
+    if "STATE_DB_PATH" in top:
+        top.setdefault("STATE_STORE", "sqlite")            # its state lives in a file
+    if "TRADING_SYMBOLS" in top:
+        top["TRADING_SYMBOLS"] = _universe(top["TRADING_SYMBOLS"], section.get("quote", "USDT"), path)
     return {**top, "donchian": section} if section else top
+
+
+def _universe(pairs: Any, quote: str, path: Path) -> list[str]:
+    """config.json's ``universe`` ("BTC/USDT" or "BTC") as exchange symbols in ``quote``."""
+    if not isinstance(pairs, list) or not pairs:
+        raise ConfigError(f"{path}: universe must be a list of pairs, e.g. [\"BTC/USDT\", \"ETH/USDT\"]")
+    symbols = []
+    for pair in pairs:
+        base, _, other = str(pair).upper().replace(":", "/").partition("/")
+        if other and other.split("/")[0] != quote.upper():
+            raise ConfigError(f"{path}: universe has {pair!r}, not in the quote {quote!r}: use {base}/{quote} "
+                              "or change quote")
+        symbols.append(base + quote.upper())
+    return symbols
 
 
 def _bounds(model: type[BaseModel], loc: tuple) -> str:

@@ -24,11 +24,21 @@ AUTOBOT_SEED = {
     "BINANCE_API_KEY": None, "BINANCE_API_SECRET": None, "TELEGRAM_BOT_TOKEN": None, "TELEGRAM_CHAT_ID": None,
 }
 DONCHIAN_SEED = {
-    "quote": "USDT", "universe": ["BTC/USDT", "ETH/USDT"], "risk_pct": 0.025, "leverage": 10,
+    "quote": "USDT", "risk_pct": 0.025, "leverage": 10,
     "enable_pyramiding": True, "pyramid_levels": [(2.0, 0.3), (3.0, 0.2)], "atr_len": 14, "atr_stop_k": 1.2,
-    "atr_trail_k": 2.5, "daily_loss_limit": 0.06, "funding_avoid_min": 5, "poll_sec": 30, "timeframe": "1h",
-    "lookback": 400, "state_file": "state.json", "data_dir": "data", "emergency_policy": "protect_only",
+    "atr_trail_k": 2.5, "daily_loss_limit": 0.06, "funding_avoid_min": 5,
+    "lookback": 400, "data_dir": "data", "emergency_policy": "protect_only",
     "emergency_min_pnl_to_close_pct": 0.0, "emergency_stop_fallback_pct": 0.015,
+}
+# the seed's config.json example, whose keys for what every bot has land in the top-level settings
+SEED_CONFIG_JSON = {
+    "binance_key": "k", "binance_secret": "s", "testnet": True, "safe_restart": True, "quote": "USDT",
+    "universe": ["BTC/USDT", "ETH/USDT"], "risk_pct": 0.025, "leverage": 10, "enable_pyramiding": True,
+    "pyramid_levels": [[2.0, 0.3], [3.0, 0.2]], "atr_len": 14, "atr_stop_k": 1.2, "atr_trail_k": 2.5,
+    "daily_loss_limit": 0.06, "funding_avoid_min": 5, "poll_sec": 30, "timeframe": "1h", "lookback": 400,
+    "state_file": "state.json", "data_dir": "data", "emergency_policy": "protect_only",
+    "emergency_min_pnl_to_close_pct": 0.0, "emergency_stop_fallback_pct": 0.015,
+    "position_cap": {"multiple": 2.0, "min": 10000, "max": 25000},
 }
 DONCHIAN_FLAGS = {"SAFE_RESTART": True, "SAFE_CONSOLE_BANNER": False, "DAILY_REPORT_ENABLED": False,
                   "ALERT_COOLDOWN_SEC": 600, "METRICS_PORT": 9108}
@@ -50,6 +60,22 @@ def test_every_seed_key_has_its_seed_default():
         assert getattr(s.donchian, key) == value, key
     cap = s.donchian.position_cap
     assert (cap.multiple, cap.min, cap.max) == (2.0, 10000, 25000)
+
+
+def test_the_seeds_config_json_trades_the_donchian_bot_on_its_universe(tmp_path):
+    """A config.json that sets universe, timeframe, risk_pct and leverage is the Donchian bot trading them."""
+    (tmp_path / "config.json").write_text(json.dumps({**SEED_CONFIG_JSON, "universe": ["SOL/USDT", "BNB"],
+                                                      "timeframe": "4h", "risk_pct": 0.02, "leverage": 3,
+                                                      "poll_sec": 15}))
+    s = load_settings(config_json=tmp_path / "config.json")
+    assert (s.STRATEGY, s.TRADING_SYMBOLS, s.TIMEFRAME) == ("donchian", ["SOLUSDT", "BNBUSDT"], "4h")
+    assert (s.donchian.risk_pct, s.donchian.leverage, s.POSITION_CHECK_INTERVAL) == (0.02, 3, 15)
+    assert (s.STATE_STORE, s.STATE_DB_PATH, s.USE_TESTNET) == ("sqlite", "state.json", True)
+    (tmp_path / "other.json").write_text(json.dumps({"universe": ["BTC/BUSD"]}))
+    with pytest.raises(ConfigError, match="not in the quote 'USDT'"):
+        load_settings(config_json=tmp_path / "other.json")
+    (tmp_path / "autobot.json").write_text(json.dumps({"strategy": "autobot", "universe": ["ETH/USDT"]}))
+    assert load_settings(config_json=tmp_path / "autobot.json").STRATEGY == "autobot"
 
 
 def test_precedence_args_json_env_dotenv_yaml_defaults(tmp_path, monkeypatch):

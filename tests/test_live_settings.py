@@ -67,3 +67,28 @@ def test_the_startup_banner_marks_safe_mode_when_asked(safe):
     banner = startup_banner(settings, "testnet", ["BTCUSDT", "ETHUSDT"])
     assert "AUTOBOT testnet: BTCUSDT, ETHUSDT on 1h, strategy donchian; SAFE_RESTART on" in banner
     assert ("SAFE MODE" in banner) is safe
+
+
+def test_the_history_before_the_first_decision_is_at_least_lookback(trading_venue):
+    async def history(lookback: int) -> int:
+        settings = load_settings(env_file=None, config_json=None, STRATEGY="donchian", donchian={"lookback": lookback})
+        async with open_session(settings, "dry-run", ["BTCUSDT"], base_url=trading_venue.url) as session:
+            await session.warm_up()
+            return session.engine.features["BTCUSDT"].bars
+
+    needed = 2000   # more than the indicators need: the settings decide
+    assert asyncio.run(history(needed)) == needed
+    assert asyncio.run(history(50)) > 50         # fewer: what the indicators need wins
+
+
+def test_symbols_in_another_quote_than_the_settings_name_are_refused(trading_venue):
+    from autobot_lib.live.launch import LaunchError
+
+    settings = load_settings(env_file=None, config_json=None, donchian={"quote": "BUSD"})
+
+    async def scenario():
+        async with open_session(settings, "dry-run", ["BTCUSDT"], base_url=trading_venue.url):
+            pass
+
+    with pytest.raises(LaunchError, match="another asset than the quote BUSD"):
+        asyncio.run(scenario())

@@ -185,6 +185,11 @@ async def open_session(settings: Settings, mode: str, symbols: list[str], *, bas
         missing = sorted(set(symbols) - set(ids))
         if missing:
             raise LaunchError(f"not USD-M markets here: {missing}; check --symbols")
+        quote = settings.donchian.quote.upper()
+        others = sorted(s for s in symbols if rest.markets_by_id[s][0].get("settle", quote).upper() != quote)
+        if others:
+            raise LaunchError(f"{others} settle in another asset than the quote {quote} the settings name "
+                              "(donchian.quote): trade them from an account in that asset, or change quote")
         if mode == "dry-run":     # the exchange's own filters, fills simulated here on its bars
             broker = PaperBroker({s: market_filters(rest.markets_by_id[s][0]) for s in symbols},
                                  bar_length=timeframe_delta(settings.TIMEFRAME), taker_fee=settings.TAKER_FEE,

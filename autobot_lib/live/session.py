@@ -71,7 +71,10 @@ class LiveSession:
             tick()
 
     async def warm_up(self) -> None:
-        bars = max(fs.spec.warmup_bars for fs in self.engine.features.values()) + 50
+        """History before the first decision: what the indicators need (and 50 bars more), at least the
+        settings' ``lookback`` (the Donchian bot's 400)."""
+        needed = max(fs.spec.warmup_bars for fs in self.engine.features.values()) + 50
+        bars = max(needed, self.engine.settings.donchian.lookback)
         for symbol, ccxt_symbol in self.feed.symbols.items():
             history = await closed_history(self.client, ccxt_symbol, self.feed.timeframe, bars)
             for bar in history:
