@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # docker-compose, whose `config` validates deploy/docker-compose.yml without a Docker daemon.
 SYSTEM_PACKAGES := chromium redis-server docker-compose
 
-.PHONY: demo test bench lab venv system-deps clean
+.PHONY: demo test bench lab venv system-deps clean mutate
 
 venv: $(STAMP)
 
@@ -48,6 +48,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/indicators.py
 	$(BIN)/python bench/backtest.py
 	$(BIN)/python bench/live.py
+
+# mutation testing of the money path (not part of `test`): scores per module into docs/mutation-scores.md;
+# MUTATE_ARGS passes options on, e.g. MUTATE_ARGS="--jobs 2 autobot_lib/live/safety.py"
+mutate: $(STAMP)
+	$(BIN)/python tools/mutate.py $(MUTATE_ARGS)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
