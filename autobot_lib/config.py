@@ -94,6 +94,11 @@ class DonchianSettings(BaseModel):
     emergency_min_pnl_to_close_pct: float = Field(0.0, ge=-1, le=1)
     emergency_stop_fallback_pct: float = Field(0.015, gt=0, le=0.5)
     position_cap: PositionCap = PositionCap()
+    # its own exits (the Donchian bot has break-even and the trail; AUTOBOT's regime-change and time exits
+    # are off unless asked for here)
+    break_even_r: float = Field(1.0, ge=0, le=20)     # 0 turns break-even promotion off
+    max_holding_bars: int = Field(0, ge=0, le=100_000)  # 0: no time exit
+    exit_on_regime_change: bool = False
     channel_len: int = Field(20, ge=2, le=500)        # the Donchian breakout channel (Turtle: 20)
     exit_channel_len: int = Field(10, ge=2, le=500)   # and its exit channel (Turtle: 10)
     use_exit_channel: bool = False                    # exit on the exit channel (a plain Turtle 20/10)
@@ -158,9 +163,9 @@ class Settings(BaseSettings):
     TAKE_PROFIT_MULTIPLIER: float = Field(2.0, gt=0, le=50)
     TP_LADDER: Levels = []                           # [[R multiple, share to close], ...]; empty: one TP
     TRAIL_ATR_MULTIPLIER: float = Field(2.5, gt=0, le=20)
-    BREAK_EVEN_R: float = Field(1.0, ge=0, le=20)    # 0 turns break-even promotion off
-    MAX_HOLDING_BARS: int = Field(168, ge=0, le=100_000)  # 0 turns the time exit off
-    EXIT_ON_REGIME_CHANGE: bool = True
+    BREAK_EVEN_R: float = Field(1.0, ge=0, le=20)    # 0 turns break-even promotion off (donchian: its own)
+    MAX_HOLDING_BARS: int = Field(168, ge=0, le=100_000)  # 0 turns the time exit off (donchian: its own)
+    EXIT_ON_REGIME_CHANGE: bool = True                # (donchian: its own)
     ENABLE_PYRAMIDING: bool = False
     PYRAMID_LEVELS: Levels = [(2.0, 0.3), (3.0, 0.2)]
     ADX_MINIMUM: float = Field(25, ge=0, le=100)
@@ -216,8 +221,11 @@ class Settings(BaseSettings):
     SAFE_RESTART: bool = True
     SAFE_CONSOLE_BANNER: bool = False
     DAILY_REPORT_ENABLED: bool = False
-    DAILY_DD_LIMIT: float = Field(0.06, gt=0, le=1)
-    AUTO_TESTNET_ON_DD: bool = False
+    # the kill switch (live): a burst of errors, or clock drift against the exchange, halts new entries
+    KILL_SWITCH_MAX_ERRORS: int = Field(5, ge=1, le=1000)          # ... this many exchange errors ...
+    KILL_SWITCH_ERROR_WINDOW_SEC: int = Field(60, ge=1, le=86_400)  # ... within this many seconds
+    KILL_SWITCH_MAX_DRIFT_MS: int = Field(5_000, ge=100, le=600_000)  # drift beyond this: decisions not trusted
+    DAILY_DD_LIMIT: float = Field(0.06, gt=0, le=1)   # the day's drawdown that raises a HIGH alert
     ALERT_COOLDOWN_SEC: int = Field(600, ge=0, le=86_400)
     METRICS_PORT: int = Field(9108, ge=1, le=65535)
     METRICS_HOST: str = "127.0.0.1"   # the address /metrics binds; 0.0.0.0 inside a container whose port is published
@@ -371,11 +379,22 @@ def _bounds(model: type[BaseModel], loc: tuple) -> str:
     return ""
 
 
+# keys the seeds name that this product does not offer, and why (a clear refusal, not "extra inputs")
+REMOVED = {
+    "AUTO_TESTNET_ON_DD": "the bot never moves to another account mid-session, away from the positions it "
+                          "manages; a daily drawdown halts new entries (DAILY_LOSS_LIMIT, the kill switch) and "
+                          "alerts (DAILY_DD_LIMIT): to go on in demo trading, restart with --mode testnet",
+}
+
+
 def _describe(error: ValidationError) -> str:
     lines = []
     for e in error.errors():
         loc = tuple(str(p) for p in e["loc"])
         key = ".".join(loc) or "settings"
+        if e["type"] == "extra_forbidden" and key.upper() in REMOVED:
+            lines.append(f"  {key}: not a setting of this bot: {REMOVED[key.upper()]}")
+            continue
         value = e.get("input")
         shown = "**********" if any(s in key.upper() for s in ("KEY", "SECRET", "TOKEN", "PASSWORD", "WEBHOOK")) \
             else repr(value) if not isinstance(value, dict) else "{...}"

@@ -21,7 +21,6 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from autobot_lib.config import Settings
 from autobot_lib.data.frame import OHLCV_COLUMNS, infer_timeframe, timeframe_delta, to_utc
 from autobot_lib.indicators import FeatureSpec, compute_features
 from autobot_lib.journal import JournalRecord, record
@@ -31,35 +30,10 @@ from autobot_lib.model import (
 from autobot_lib.regime import REGIME_ORDER, RegimeParams, detect_regimes
 from autobot_lib.risk import kernel
 from autobot_lib.risk.exits import PositionStep, initial_stop, position_step_from, step_buffers, take_profit_price
-from autobot_lib.risk.params import RiskParams, risk_params
+from autobot_lib.risk.params import RiskParams
 from autobot_lib.risk.sizing import Size, round_down, round_price, size_from
 from autobot_lib.risk.vetoes import _STATES, correlated
-from autobot_lib.rules.rule import RuleSet
-from autobot_lib.strategy import DonchianStrategy, RuleStrategy, Strategy
-
-# --- from settings -------------------------------------------------------------------------------
-
-def feature_spec(settings: Settings) -> FeatureSpec:
-    s = settings
-    channels = {20, 10, s.donchian.channel_len, s.donchian.exit_channel_len}
-    return FeatureSpec(
-        rsi=s.RSI_PERIOD, ema=tuple(sorted({s.EMA_SHORT, s.EMA_LONG, s.EMA_TREND, s.EMA_MAJOR})),
-        macd=(s.MACD_FAST, s.MACD_SLOW, s.MACD_SIGNAL), bb=(s.BB_PERIOD, s.BB_STD),
-        atr=s.donchian.atr_len if s.STRATEGY == "donchian" else s.ATR_PERIOD, adx=s.ADX_PERIOD,
-        donchian=tuple(sorted(channels, reverse=True)), volume_sma=s.VOLUME_SMA_PERIOD,
-    )
-
-
-def regime_params(settings: Settings) -> RegimeParams:
-    return RegimeParams(adx_range=settings.REGIME_ADX_RANGE, ema_period=settings.EMA_LONG,
-                        adx_period=settings.ADX_PERIOD, rsi_period=settings.RSI_PERIOD)
-
-
-def strategy_for(settings: Settings, rules: RuleSet | None = None) -> Strategy:
-    if settings.STRATEGY == "donchian":
-        return DonchianStrategy(settings.donchian.channel_len)
-    return RuleStrategy(rules, settings.ACTIVATION_THRESHOLD) if rules else RuleStrategy(threshold=settings.ACTIVATION_THRESHOLD)
-
+from autobot_lib.strategy import RuleStrategy, Strategy
 
 def recorded_columns(strategy: Strategy) -> list[str]:
     """The feature values a journal record keeps beside a strategy's signal: what its rules read."""
@@ -249,15 +223,15 @@ def open_position(intent: OrderIntent, fill_price: float, atr: float, opened_at:
 
 # --- a whole history, flat ---------------------------------------------------------------------------
 
-def journal_history(bars: pd.DataFrame, symbol: str, settings: Settings, *, equity: float = 10_000.0,
-                    filters: MarketFilters = MarketFilters(), rules: RuleSet | None = None,
-                    start: pd.Timestamp | str | None = None) -> list[JournalRecord]:
-    """One record per bar from ``start``, every bar decided from a flat account of ``equity``: what the
-    pipeline would do on each bar (the backtester adds positions and fills)."""
-    features = build_features(bars, feature_spec(settings), regime_params(settings))
-    strategy = strategy_for(settings, rules)
+def journal_history(bars: pd.DataFrame, symbol: str, plan, *, equity: float = 10_000.0,
+                    filters: MarketFilters = MarketFilters(), start: pd.Timestamp | str | None = None) -> list[JournalRecord]:
+    """One record per bar from ``start``, every bar decided from a flat account of ``equity`` by ``plan``
+    (:class:`autobot_lib.plan.Plan`): what the pipeline would do on each bar (the backtester adds
+    positions and fills)."""
+    features = build_features(bars, plan.features, plan.regime)
+    strategy = plan.strategy
     evaluation = strategy.evaluate(features)
-    params = risk_params(settings)
+    params = plan.risk
     account = Account(equity, equity, equity, equity)
     recorded = recorded_columns(strategy)
     first = 0 if start is None else int(features.index.searchsorted(to_utc(start)))

@@ -9,7 +9,7 @@ import pandas as pd
 
 from autobot_lib.config import Settings
 from autobot_lib.data import Problem, label, validate_frame
-from autobot_lib.pipeline import build_features, feature_spec, regime_params
+from autobot_lib.pipeline import build_features
 from autobot_lib.regime import regime_stats
 from autobot_lib.report import market_figure
 
@@ -28,7 +28,10 @@ def quality_table(bars: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def features_for(bars: Mapping[str, pd.DataFrame], settings: Settings) -> dict[str, pd.DataFrame]:
-    return {s: build_features(f, feature_spec(settings), regime_params(settings)) for s, f in bars.items()}
+    from autobot_lib.plan import compile_plan
+
+    plan = compile_plan(settings)
+    return {s: build_features(f, plan.features, plan.regime) for s, f in bars.items()}
 
 
 def regime_table(bars: Mapping[str, pd.DataFrame], features: Mapping[str, pd.DataFrame]) -> pd.DataFrame:

@@ -59,8 +59,9 @@ over every bar the position was held in, the exit bar only up to its fill on the
 trade's ``notional`` is its largest quantity at the first entry price; no pyramid add while trading is
 halted (an add is new risk); the end-of-data close is at the last close with the taker fee and no
 slippage; the
-regime-change exit, MAX_HOLDING_BARS, BREAK_EVEN_R and MAX_DRAWDOWN apply to the Donchian bot too (they
-are shared settings in risk/params.py).
+Donchian bot takes its break-even, time and regime-change exits from its own section (``break_even_r``,
+``max_holding_bars``, ``exit_on_regime_change``: the docs' configuration reference), MAX_DRAWDOWN from the
+shared settings.
 """
 
 from __future__ import annotations
@@ -172,8 +173,10 @@ def params_from(s: Any) -> Params:
     donchian = s.STRATEGY == "donchian"
     d = s.donchian
     common = dict(
-        strategy=s.STRATEGY, be_r=float(s.BREAK_EVEN_R), max_hold=int(s.MAX_HOLDING_BARS),
-        exit_on_regime=bool(s.EXIT_ON_REGIME_CHANGE), max_positions=int(s.MAX_POSITIONS),
+        strategy=s.STRATEGY, be_r=float(d.break_even_r if donchian else s.BREAK_EVEN_R),
+        max_hold=int(d.max_holding_bars if donchian else s.MAX_HOLDING_BARS),
+        exit_on_regime=bool(d.exit_on_regime_change if donchian else s.EXIT_ON_REGIME_CHANGE),
+        max_positions=int(s.MAX_POSITIONS),
         max_drawdown=float(s.MAX_DRAWDOWN), min_position_value=float(s.MIN_POSITION_VALUE),
         allow_long=bool(s.ALLOW_LONG), allow_short=bool(s.ALLOW_SHORT),
         taker=float(s.TAKER_FEE), maker=float(s.MAKER_FEE), slip_bps=float(s.SLIPPAGE_BPS),

@@ -33,7 +33,7 @@ from autobot_lib.live.feed import BarFeed
 from autobot_lib.live.ledger import trade_frame
 from autobot_lib.live.session import LiveSession
 from autobot_lib.model import Bar, MarketFilters
-from autobot_lib.risk.params import risk_params
+from autobot_lib.plan import risk_params
 from conftest import REPLAY_START, VENUE_KEY, VENUE_SECRET, real, real_funding
 
 HOUR = pd.Timedelta(hours=1)

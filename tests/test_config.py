@@ -173,3 +173,8 @@ def test_env_example_loads_with_empty_values_as_unset(tmp_path):
     shutil.copy(REPO / ".env.example", tmp_path / ".env")
     s = load_settings(env_file=tmp_path / ".env")
     assert s.ENVIRONMENT == "TESTNET" and s.BINANCE_API_KEY is None and s.SLACK_WEBHOOK_URL is None
+
+
+def test_a_removed_seed_key_is_refused_with_the_reason(tmp_path):
+    with pytest.raises(ConfigError, match="AUTO_TESTNET_ON_DD: not a setting of this bot: the bot never moves"):
+        load_settings(AUTO_TESTNET_ON_DD=True)

@@ -20,7 +20,8 @@ import pytest
 from autobot_lib import _jit
 from autobot_lib.backtest import run_backtest
 from autobot_lib.config import load_settings
-from autobot_lib.pipeline import build_features, feature_spec, journal_history, regime_params
+from autobot_lib.pipeline import build_features, journal_history
+from autobot_lib.plan import compile_plan
 from conftest import real, real_funding
 from parity import backtest, backtest_decisions, backtest_trades
 
@@ -62,7 +63,7 @@ INTERPRETED = textwrap.dedent("""
     from autobot_lib.live.features import LiveFeatures
     from autobot_lib.model import Account, Bar
     from autobot_lib.pipeline import decide
-    from autobot_lib.risk.params import risk_params
+    from autobot_lib.plan import compile_plan
     import asyncio
     from conftest import real
     from parity import decisions, live_trades, paper_session
@@ -84,7 +85,8 @@ INTERPRETED = textwrap.dedent("""
     bars = real("binance_usdm_ETHUSDT_1h.csv.gz").iloc[-2500:]
     for name, overrides in STREAMED.items():
         settings = load_settings(env_file=None, config_json=None, **overrides)
-        live, params = LiveFeatures(settings), risk_params(settings)
+        plan = compile_plan(settings)
+        live, params = LiveFeatures(plan), plan.risk
         account = Account(10_000.0, 10_000.0, 10_000.0, 10_000.0)
         rows, records = [], []
         for t, b in bars.iterrows():
@@ -142,7 +144,7 @@ def test_the_interpreted_live_engine_trades_as_the_compiled_backtester(interpret
     class Replayed:                  # what parity.backtest reads of an engine
         def __init__(self):
             from autobot_lib.live.features import LiveFeatures
-            self.features = {s: LiveFeatures(settings) for s in SYMBOLS}
+            self.features = {s: LiveFeatures(compile_plan(settings)) for s in SYMBOLS}
 
     result = backtest(Replayed(), settings, SYMBOLS, LIVE_BARS)
     assert got["decisions"] == backtest_decisions(result)
@@ -158,8 +160,9 @@ def test_the_interpreted_live_engine_trades_as_the_compiled_backtester(interpret
 def test_interpreted_streams_equal_the_compiled_batch_bar_by_bar(interpreted, name):
     settings = load_settings(env_file=None, config_json=None, **STREAMED[name])
     bars = real("binance_usdm_ETHUSDT_1h.csv.gz").iloc[-2500:]
-    batch = build_features(bars, feature_spec(settings), regime_params(settings))
-    expected = journal_history(bars, "ETHUSDT", settings, equity=10_000.0)
+    plan = compile_plan(settings)
+    batch = build_features(bars, plan.features, plan.regime)
+    expected = journal_history(bars, "ETHUSDT", plan, equity=10_000.0)
     got = interpreted["streamed"][name]
     compared = 0
     for i, row in enumerate(got["rows"]):

@@ -9,8 +9,8 @@ import pytest
 from autobot_lib.config import load_settings
 from autobot_lib.live.features import LiveFeatures
 from autobot_lib.model import Account, Bar
-from autobot_lib.pipeline import build_features, decide, feature_spec, journal_history, regime_params
-from autobot_lib.risk.params import risk_params
+from autobot_lib.pipeline import build_features, decide, journal_history
+from autobot_lib.plan import compile_plan
 from conftest import real
 
 
@@ -18,10 +18,11 @@ from conftest import real
 def test_streamed_rows_signals_and_decisions_equal_the_batch(overrides):
     settings = load_settings(env_file=None, config_json=None, **overrides)
     bars = real("binance_usdm_ETHUSDT_1h.csv.gz").iloc[-2500:]
-    batch = build_features(bars, feature_spec(settings), regime_params(settings))
-    expected = journal_history(bars, "ETHUSDT", settings, equity=10_000.0)
-    live = LiveFeatures(settings)
-    params = risk_params(settings)
+    plan = compile_plan(settings)
+    batch = build_features(bars, plan.features, plan.regime)
+    expected = journal_history(bars, "ETHUSDT", plan, equity=10_000.0)
+    live = LiveFeatures(plan)
+    params = plan.risk
     account = Account(10_000.0, 10_000.0, 10_000.0, 10_000.0)
     outcomes = []
     for i, (t, b) in enumerate(bars.iterrows()):

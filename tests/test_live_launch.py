@@ -46,12 +46,12 @@ def test_the_settings_name_the_mode_and_dry_run_settings_allow_no_other(override
                 check_mode(other, settings, confirm_live=True)
 
 
-def test_dry_run_settings_stop_a_testnet_command_before_anything_is_sent(trading_venue):
+def test_dry_run_settings_stop_a_testnet_command_before_anything_is_sent(trading_venue, tmp_path):
     run = subprocess.run([sys.executable, "-m", "autobot_lib.cli", "live", "--mode", "testnet", "--symbols", "BTCUSDT",
                           "--base-url", trading_venue.url, "--no-metrics", "--bars", "1"],
-                         capture_output=True, text=True, timeout=120,
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path,
                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "DRY_RUN": "true",
-                              "STATE_STORE": "sqlite", "STATE_DB_PATH": "/tmp/unused-dry-run.sqlite3", "LOG_FILE": ""})
+                              "STATE_STORE": "sqlite", "STATE_DB_PATH": str(tmp_path / "state.sqlite3")})
     assert run.returncode == 2 and "the settings say dry-run" in run.stderr, run.stderr[-2000:]
     assert not [r for r in trading_venue.requests if r["method"] in ("POST", "PUT", "DELETE")]
 

@@ -62,9 +62,11 @@ CASES = {
     "two_symbols_max_positions_1": Case(((BTC, -3000, -400), (ETH, -2600, None)), dict(
         ACTIVATION_THRESHOLD=0.4, MAX_POSITIONS=1, MAX_DRAWDOWN=1.0), filters=True),
     # the Donchian bot at 20x with a stop wider than the liquidation distance: isolated positions liquidate
+    # (and its own section's time and regime-change exits, off by default, on here; break-even off)
     "donchian_20x_liquidation": Case(((BTC, -3000, None),), dict(
-        STRATEGY="donchian", MAX_DRAWDOWN=1.0, BREAK_EVEN_R=0, EXIT_ON_REGIME_CHANGE=False,
-        donchian={"leverage": 20, "atr_stop_k": 8.0, "atr_trail_k": 12.0, "daily_loss_limit": 1.0})),
+        STRATEGY="donchian", MAX_DRAWDOWN=1.0, donchian={
+            "leverage": 20, "atr_stop_k": 8.0, "atr_trail_k": 12.0, "daily_loss_limit": 1.0, "break_even_r": 0,
+            "max_holding_bars": 48, "exit_on_regime_change": True})),
     # bars before trade_from only warm the indicators up
     "autobot_trade_from": Case(((BTC, -4000, None),), dict(ACTIVATION_THRESHOLD=0.4, MAX_DRAWDOWN=1.0),
                                trade_from=1000),
@@ -229,6 +231,7 @@ def _check_autobot_funding(r, o):
 
 def _check_donchian(r, o):
     assert {"exit_channel", "trailing_stop", "stop_loss", "break_even_stop"} <= _exits(r)
+    assert not {"regime_change", "max_holding_time"} & _exits(r)      # not the Donchian bot's unless it says so
     assert _adds(r.journal) > 0 and (r.trades["qty"] > r.trades["notional"] / r.trades["entry_price"] - 1e-12).all()
     assert _count(r.journal, "veto:funding_window") > 0
     assert r.trades["funding"].abs().sum() > 0
@@ -258,7 +261,7 @@ def _check_max_positions(r, o):
 
 def _check_liquidation(r, o):
     assert (r.trades["exit_reason"] == "liquidation").sum() > 0
-    assert {"max_holding_time", "stop_loss"} <= _exits(r)
+    assert {"max_holding_time", "stop_loss", "regime_change"} <= _exits(r) and "break_even_stop" not in _exits(r)
 
 
 def _check_trade_from(r, o):

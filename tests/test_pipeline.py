@@ -13,6 +13,7 @@ from autobot_lib.config import load_settings
 from autobot_lib.journal import funnel, journal_frame, read_journal, write_journal
 from autobot_lib.model import Account, Bar, IntentKind, MarketFilters, Position, Proposal, Side, Signal
 from autobot_lib.pipeline import Context, decide, journal_history
+from autobot_lib.plan import compile_plan
 from autobot_lib.risk import RiskParams
 from conftest import AUTOBOT, data_dir, real
 
@@ -83,7 +84,7 @@ def test_a_held_position_is_managed_not_reentered():
 
 def test_journal_round_trip_and_funnel(tmp_path):
     settings = load_settings(env_file=None)
-    records = journal_history(real("binance_usdm_BTCUSDT_1h.csv.gz").iloc[-4000:], "BTCUSDT", settings,
+    records = journal_history(real("binance_usdm_BTCUSDT_1h.csv.gz").iloc[-4000:], "BTCUSDT", compile_plan(settings),
                               start="2026-02-01")
     path = write_journal(records, tmp_path / "journal.jsonl")
     frame = read_journal(path)
@@ -104,7 +105,8 @@ def test_journal_round_trip_and_funnel(tmp_path):
 def test_the_seeds_bear_market_is_explained():
     """Long-only in a bear trend: the funnel shows every SHORT proposal blocked, and why."""
     settings = load_settings(env_file=None, ALLOW_SHORT=False, ACTIVATION_THRESHOLD=0.3)
-    frame = journal_frame(journal_history(real("binance_usdm_BTCUSDT_1h.csv.gz").iloc[-4000:], "BTCUSDT", settings,
+    frame = journal_frame(journal_history(real("binance_usdm_BTCUSDT_1h.csv.gz").iloc[-4000:], "BTCUSDT",
+                                          compile_plan(settings),
                                           start="2026-01-15"))
     f = funnel(frame)
     assert f.gate.get("short_disabled", 0) > 0 and f.proposed.get("PROPOSE_SHORT", 0) >= f.gate["short_disabled"]

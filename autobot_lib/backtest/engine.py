@@ -7,7 +7,7 @@ account shared by every symbol: the previous close's market orders fill at this 
 standing stops and targets inside the bar (the adverse extreme first), funding due by the close, the
 account at the close (equity, daily anchor, trading state), then every symbol's decision on it. The
 fill model is the paper broker's and the local venue's too (``docs/fill-model.md``); costs come from
-the settings (:func:`~autobot_lib.backtest.costs.cost_model`), as the live engine's margin check does.
+the plan (:func:`~autobot_lib.plan.compile_plan`: the settings' fees), as the live margin check does.
 
 This module prepares the arrays and turns the loop's output into frames: trades and the equity curve at
 once, the decision journal when first read (it has a record per bar and is only needed for reports).
@@ -16,25 +16,26 @@ once, the decision journal when first read (it has a record per bar and is only 
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from autobot_lib.backtest import loop
-from autobot_lib.backtest.costs import CostModel, cost_model
+from autobot_lib.backtest.costs import CostModel
 from autobot_lib.config import Settings
 from autobot_lib.data.frame import infer_timeframe, timeframe_delta, to_utc
 from autobot_lib.journal import journal_frame
 from autobot_lib.model import TRADE_COLUMNS, MarketFilters, Position, Proposal, Side
-from autobot_lib.pipeline import (
-    Context, build_features, decision_from, feature_spec, recorded_columns, regime_params, strategy_for,
-)
+from autobot_lib.pipeline import Context, build_features, decision_from, recorded_columns
 from autobot_lib.risk import kernel
 from autobot_lib.risk.exits import position_step_from, step_buffers
-from autobot_lib.risk.params import RiskParams, risk_params
+from autobot_lib.risk.params import RiskParams
 from autobot_lib.risk.sizing import size_from
 from autobot_lib.rules.rule import RuleSet
+
+if TYPE_CHECKING:
+    from autobot_lib.plan import Plan
 
 END_OF_DATA = "end_of_data"
 _DAY_NS = 86_400 * 10**9
@@ -49,10 +50,14 @@ class BacktestResult:
     """Trades, the equity curve (per bar: equity, balance, margin, drawdown, unrealized) and the journal."""
 
     def __init__(self, trades: pd.DataFrame, equity: pd.DataFrame, journal: pd.DataFrame | Callable[[], pd.DataFrame],
-                 initial_equity: float, settings: Settings, costs: CostModel):
-        self.trades, self.equity, self.initial_equity, self.settings, self.costs = (trades, equity, initial_equity,
-                                                                                    settings, costs)
+                 initial_equity: float, plan: Plan, settings: Settings | None = None):
+        self.trades, self.equity, self.initial_equity, self.plan, self.settings = (trades, equity, initial_equity,
+                                                                                   plan, settings)
         self._journal = journal
+
+    @property
+    def costs(self) -> CostModel:
+        return self.plan.costs
 
     @cached_property
     def journal(self) -> pd.DataFrame:
@@ -66,11 +71,11 @@ class BacktestResult:
 class _Symbol:
     """One symbol's features, signals and where its bars sit on the shared timeline."""
 
-    def __init__(self, name: str, bars: pd.DataFrame, settings: Settings, rules: RuleSet | None,
-                 filters: MarketFilters, funding: pd.DataFrame | None):
+    def __init__(self, name: str, bars: pd.DataFrame, plan: Plan, filters: MarketFilters,
+                 funding: pd.DataFrame | None):
         self.name, self.filters = name, filters
-        self.features = build_features(bars, feature_spec(settings), regime_params(settings))
-        strategy = strategy_for(settings, rules)
+        self.features = build_features(bars, plan.features, plan.regime)
+        strategy = plan.strategy
         self.evaluation = strategy.evaluate(self.features)
         self.recorded = recorded_columns(strategy)
         proposal = self.evaluation.proposal
@@ -96,16 +101,24 @@ def _grid(symbols: list[_Symbol], n: int, values: Callable[[_Symbol], np.ndarray
     return out
 
 
-def run_backtest(bars: Mapping[str, pd.DataFrame] | pd.DataFrame, settings: Settings, *, equity: float = 10_000.0,
-                 funding: Mapping[str, pd.DataFrame] | None = None,
+def run_backtest(bars: Mapping[str, pd.DataFrame] | pd.DataFrame, plan: Plan | Settings, *,
+                 equity: float = 10_000.0, funding: Mapping[str, pd.DataFrame] | None = None,
                  filters: Mapping[str, MarketFilters] | None = None, rules: RuleSet | None = None,
                  trade_from: pd.Timestamp | str | None = None) -> BacktestResult:
-    """Backtest ``settings.STRATEGY`` over ``bars`` (one frame, or {symbol: frame} on a shared account).
+    """Backtest a :class:`~autobot_lib.plan.Plan` (or the settings, compiled here with ``rules``) over
+    ``bars`` (one frame, or {symbol: frame} on a shared account).
 
-    Fees and slippage are the settings' (TAKER_FEE, MAKER_FEE, SLIPPAGE_BPS, SLIPPAGE_ATR, TP_AS_MAKER);
+    Fees and slippage are the plan's (TAKER_FEE, MAKER_FEE, SLIPPAGE_BPS, SLIPPAGE_ATR, TP_AS_MAKER);
     a daily-loss halt re-arms as BACKTEST_HALT_REARM says. ``trade_from``: bars before it only warm the
     indicators up (out-of-sample windows in walk-forward); the results start there."""
-    costs = cost_model(settings)
+    settings = None
+    if isinstance(plan, Settings):
+        from autobot_lib.plan import compile_plan
+
+        settings, plan = plan, compile_plan(plan, rules)
+    elif rules is not None:
+        raise ValueError("rules go into the plan (compile_plan(settings, rules)), not beside it")
+    costs = plan.costs
     if isinstance(bars, pd.DataFrame):
         bars = {bars.attrs.get("symbol") or "SYMBOL": bars}
     if not bars:
@@ -114,9 +127,9 @@ def run_backtest(bars: Mapping[str, pd.DataFrame] | pd.DataFrame, settings: Sett
         raise ValueError(f"equity must be positive, got {equity!r}")
     first = next(iter(bars.values()))
     bar_length = timeframe_delta(first.attrs.get("timeframe") or infer_timeframe(first.index))
-    params = risk_params(settings)
-    symbols = [_Symbol(name, frame, settings, rules, (filters or {}).get(name, MarketFilters()),
-                       (funding or {}).get(name)) for name, frame in sorted(bars.items())]
+    params = plan.risk
+    symbols = [_Symbol(name, frame, plan, (filters or {}).get(name, MarketFilters()), (funding or {}).get(name))
+               for name, frame in sorted(bars.items())]
     timeline = symbols[0].features.index
     for sym in symbols[1:]:
         timeline = timeline.union(sym.features.index)
@@ -155,7 +168,7 @@ def run_backtest(bars: Mapping[str, pd.DataFrame] | pd.DataFrame, settings: Sett
         t_ns, has, column("open"), column("high"), column("low"), column("close"), column("atr"), column("adx"),
         column("adx_prev"), regime, column("regime_age", 0, np.int64), exit_upper, exit_lower, direction, proposal,
         funding_times, funding_rates, funding_start, markets, cost_row, float(equity), bar_length.value, start,
-        loop.REARM_NEXT_DAY if settings.BACKTEST_HALT_REARM == "next_day" else loop.REARM_NEVER,
+        loop.REARM_NEXT_DAY if plan.halt_rearm == "next_day" else loop.REARM_NEVER,
         kernel.kernel_params(params), exits, adds, marks, ji, jf, events, tf, ti)
 
     curve = pd.DataFrame(marks[start:], index=timeline[start:], columns=["equity", "balance", "margin", "drawdown"])
@@ -164,9 +177,9 @@ def run_backtest(bars: Mapping[str, pd.DataFrame] | pd.DataFrame, settings: Sett
     states = np.where(has[start:], ji[start:, :, loop.JI.index("trading_state")], -1).max(axis=1)
     curve["halted"] = states == kernel.HALTED
     trades = _trades(symbols, tf[:n_trades], ti[:n_trades])
-    strategy = strategy_for(settings, rules).name
+    strategy = plan.strategy.name
     journal = lambda: _journal(symbols, strategy, params, bar_length, ji, jf, events, start, timeline)  # noqa: E731
-    return BacktestResult(trades, curve, journal, equity, settings, costs)
+    return BacktestResult(trades, curve, journal, equity, plan, settings)
 
 
 def _trades(symbols: list[_Symbol], tf: np.ndarray, ti: np.ndarray) -> pd.DataFrame:

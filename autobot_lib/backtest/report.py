@@ -126,7 +126,7 @@ def write_backtest_report(result: BacktestResult, bars: dict[str, pd.DataFrame],
     synthetic = any(f.attrs.get("synthetic") for f in bars.values())
     symbols = ", ".join(bars)
     first = next(iter(bars.values()))
-    write_html_page(paths["html"], label(first, f"Backtest: {symbols}, strategy {result.settings.STRATEGY}"),
+    write_html_page(paths["html"], label(first, f"Backtest: {symbols}, strategy {result.plan.name}"),
                     sections, subtitle=f"{first.index[0]:%Y-%m-%d} .. {first.index[-1]:%Y-%m-%d} UTC; initial equity "
                                         f"{result.initial_equity:,.0f}; costs {result.costs}",
                     banner="SYNTHETIC DATA: not a real market." if synthetic else "")

@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from autobot_lib.data.frame import to_utc
     from autobot_lib.journal import funnel, journal_frame, write_journal
     from autobot_lib.pipeline import journal_history
+    from autobot_lib.plan import compile_plan
 
     overrides = {"STRATEGY": args.strategy} if args.strategy else {}
     settings = load_settings(args.params, **overrides)
@@ -45,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"no {args.symbol} bars between {start:%Y-%m-%d} and {end:%Y-%m-%d}: the data covers "
                          f"{bars.index[0]:%Y-%m-%d} .. {bars.index[-1]:%Y-%m-%d}")
     window.attrs.update(bars.attrs)
-    records = journal_history(window, args.symbol, settings, equity=args.equity, rules=load_rules(args.params),
-                              start=start)
+    records = journal_history(window, args.symbol, compile_plan(settings, load_rules(args.params)),
+                              equity=args.equity, start=start)
     journal = journal_frame(records)
     threshold = settings.ACTIVATION_THRESHOLD if settings.STRATEGY == "autobot" else None
     print(f"{args.symbol} {window.attrs.get('timeframe', '')} {start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC, "

@@ -48,7 +48,7 @@ def own_signals(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from autobot_lib.config import load_settings
+    from autobot_lib.config import load_rules, load_settings
     from autobot_lib.live.health import Heartbeat
     from autobot_lib.live.launch import LaunchError, run_live, settings_mode, startup_banner
     from autobot_lib.live.logs import setup_logging_from_settings
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         engine = asyncio.run(run_live(settings, args.mode, symbols, base_url=args.base_url,
                                       confirm_live=args.confirm_live, duration_s=args.duration, max_bars=args.bars,
                                       store=store, notifier=notifier, metrics=metrics, rearm_by=args.rearm,
-                                      early=getattr(args, "early_signals", None),
+                                      early=getattr(args, "early_signals", None), rules=load_rules(args.params),
                                       heartbeat=Heartbeat(settings.HEARTBEAT_FILE, metrics)))
     except LaunchError as exc:
         print(f"autobot: refused: {exc}", file=sys.stderr)

@@ -43,7 +43,7 @@ from autobot_lib.live.safety import KillSwitch, Trip
 from autobot_lib.model import Account, Bar, IntentKind, MarketFilters, Position, TradingState
 from autobot_lib.pipeline import Decision, decide
 from autobot_lib.risk import kernel
-from autobot_lib.risk.params import risk_params
+from autobot_lib.plan import Plan, compile_plan
 from autobot_lib.rules.rule import RuleSet
 from autobot_lib.state import BotState, OpenPosition, StateStore, StateUnavailable
 
@@ -53,20 +53,25 @@ _MARGIN_MODE_LOCKED = (-4047, -4048)   # margin type cannot change with open ord
 
 
 class LiveEngine:
-    def __init__(self, settings: Settings, broker: Broker, symbols: list[str], *, rules: RuleSet | None = None,
-                 bar_length: pd.Timedelta = pd.Timedelta("1h"), limiter: RateLimiter | None = None,
-                 store: StateStore | None = None, alert: Callable[[str, str], Any] | None = None,
-                 metrics: Any = None, clock: Callable[[], float] = time.time):
+    def __init__(self, settings: Settings, broker: Broker, symbols: list[str], *, plan: Plan | None = None,
+                 rules: RuleSet | None = None, bar_length: pd.Timedelta = pd.Timedelta("1h"),
+                 limiter: RateLimiter | None = None, store: StateStore | None = None,
+                 alert: Callable[[str, str], Any] | None = None, metrics: Any = None,
+                 clock: Callable[[], float] = time.time):
+        """``settings`` for operations (restart, reconciliation); ``plan`` for the decisions (compiled from
+        the settings and ``rules`` when not given)."""
         self.settings, self.broker, self.symbols = settings, broker, list(symbols)
-        self.params = risk_params(settings)
-        self.features = {s: LiveFeatures(settings, rules, bar_length) for s in self.symbols}
+        self.plan = plan or compile_plan(settings, rules)
+        self.params = self.plan.risk
+        self.features = {s: LiveFeatures(self.plan, bar_length) for s in self.symbols}
         self.bar_length = bar_length
         self.limiter = limiter or getattr(broker, "limiter", None) or RateLimiter()   # one count per account
         self.filters: dict[str, MarketFilters] = {}
         self.orders: OrderManager | None = None
         self.executor: Executor | None = None
         self._restored: dict[str, Held] = {}
-        self.kill = KillSwitch(daily_loss_limit=self.params.daily_loss_limit)
+        limits = self.plan.safety
+        self.kill = KillSwitch(limits.max_errors, limits.error_window_s, limits.max_drift_ms, limits.daily_loss_limit)
         self.peak = self.anchor = self.last_equity = 0.0
         self.drift_ms = 0.0                       # this machine's clock against the exchange's, at the last check
         self.anchor_day: int | None = None
@@ -316,23 +321,22 @@ class LiveEngine:
 
     async def apply_settings(self, settings: Settings) -> None:
         """New risk settings while running (validated by the caller): leverage on the exchange first, then
-        the parameters and the strategy's threshold. Indicator periods and the strategy itself cannot
+        the plan's parameters and the strategy's threshold. Indicator periods and the strategy itself cannot
         change here (the features would no longer be warm): that needs a restart."""
-        from autobot_lib.pipeline import feature_spec, strategy_for
-
-        if feature_spec(settings) != feature_spec(self.settings) or settings.STRATEGY != self.settings.STRATEGY:
+        plan = compile_plan(settings, getattr(self.plan.strategy, "rules", None))
+        if plan.features != self.plan.features or plan.strategy.name != self.plan.strategy.name:
             raise ValueError("indicator periods and STRATEGY change only at a restart")
-        params = risk_params(settings)
+        params = plan.risk
         async with self.busy:
             if params.leverage != self.params.leverage:
                 for symbol in self.symbols:
                     await self._configure(symbol, params.leverage)
-            self.settings, self.params = settings, params
+            self.settings, self.plan, self.params = settings, plan, params
             if self.executor is not None:
                 self.executor.params = params
             self.kill.daily_loss_limit = params.daily_loss_limit
             for features in self.features.values():
-                features.strategy = strategy_for(settings, getattr(features.strategy, "rules", None))
+                features.strategy = plan.strategy
 
     # --- reconciliation ----------------------------------------------------------------------------
     async def check_clock(self) -> float:

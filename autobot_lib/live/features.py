@@ -11,24 +11,26 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from autobot_lib.config import Settings
 from autobot_lib.data.frame import OHLCV_COLUMNS
 from autobot_lib.indicators import FeatureStream
 from autobot_lib.model import Bar, MarketFilters, Signal
-from autobot_lib.pipeline import Context, feature_spec, recorded_columns, regime_params, strategy_for
+from autobot_lib.pipeline import Context, recorded_columns
 from autobot_lib.regime import classify, to_regime
-from autobot_lib.rules.rule import RuleSet
+
+if TYPE_CHECKING:
+    from autobot_lib.plan import Plan
 
 
 class LiveFeatures:
-    def __init__(self, settings: Settings, rules: RuleSet | None = None, bar_length: pd.Timedelta = pd.Timedelta("1h")):
-        self.spec, self.regime = feature_spec(settings), regime_params(settings)
-        self.strategy = strategy_for(settings, rules)
+    def __init__(self, plan: Plan, bar_length: pd.Timedelta = pd.Timedelta("1h")):
+        """The streaming features and signal of ``plan`` (:class:`autobot_lib.plan.Plan`)."""
+        self.spec, self.regime = plan.features, plan.regime
+        self.strategy = plan.strategy
         self.recorded = recorded_columns(strategy=self.strategy)
         columns = {*OHLCV_COLUMNS, *self.spec.columns, "regime", "regime_code", "regime_age", "adx_prev"}
         if hasattr(self.strategy, "rules"):

@@ -20,12 +20,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from autobot_lib.config import load_settings
 from autobot_lib.indicators import ATR, DONCHIAN
 from autobot_lib.model import Bar, MarketFilters, Position, Side
 from autobot_lib.risk.exits import manage_position
 from autobot_lib.risk.exits import trail_stop_price as _trail
-from autobot_lib.risk.params import RiskParams, risk_params
+from autobot_lib.risk.params import RiskParams
 from autobot_lib.risk.sizing import size_position
 from autobot_lib.strategy import DonchianStrategy
 
@@ -43,7 +42,11 @@ def _side(side: str | Side) -> Side:
 
 
 def donchian_params(**overrides: Any) -> RiskParams:
-    """The Donchian bot's documented defaults as RiskParams (risk_pct 0.025, atr_stop_k 1.2, ...)."""
+    """The Donchian bot's documented defaults as RiskParams (risk_pct 0.025, atr_stop_k 1.2, ...): the
+    settings' defaults compiled, as the bot's plan is (imported here, so the core loads no settings)."""
+    from autobot_lib.config import load_settings
+    from autobot_lib.plan import risk_params
+
     return risk_params(load_settings(env_file=None, config_json=None, STRATEGY="donchian", **overrides))
 
 
