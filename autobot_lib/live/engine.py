@@ -85,6 +85,7 @@ class LiveEngine:
         self.last_bar: dict[str, pd.Timestamp] = {}
         self.paused_by: str | None = None         # paused (REDUCING): no new entries, exits and stops go on
         self.busy = asyncio.Lock()                # a bar, a reconciliation and a manual command never interleave
+        self.trade_listeners: list[Callable[[LiveTrade], Any]] = []   # each closed trade, once
 
     @property
     def held(self) -> dict[str, Held]:
@@ -102,7 +103,7 @@ class LiveEngine:
         self.filters = await self.broker.markets(self.symbols)
         self.orders = OrderManager(self.broker, self.filters, self.limiter)
         self.executor = Executor(self.broker, self.orders, self.filters, self.params, self.alert, self._on_error,
-                                 self.metrics, int(self.bar_length.total_seconds() * 1000))
+                                 self.metrics, int(self.bar_length.total_seconds() * 1000), self._trade_closed)
         self.executor.held.update(self._restored)
         for symbol in self.symbols:
             await self._configure(symbol, self.params.leverage)
@@ -120,6 +121,15 @@ class LiveEngine:
                 raise
             self.alert("margin_mode", f"{symbol}: margin type left as it is ({exc}); what is open there is adopted "
                                       "as it stands")
+
+    def _trade_closed(self, trade: LiveTrade) -> None:
+        for listener in self.trade_listeners:
+            try:
+                listener(trade)
+            except Exception as exc:     # a full disk or a down store never loses the bar: an alert
+                log.exception("trade listener failed")
+                self.alert("trade_record_failed", f"{trade.symbol}: the closed trade was not recorded by "
+                                                  f"{getattr(listener, '__qualname__', listener)} ({exc!r})")
 
     def alert(self, key: str, text: str) -> None:
         self.alerts.append((key, text))

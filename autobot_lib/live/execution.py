@@ -76,9 +76,10 @@ def _qty(x: float | Decimal) -> Decimal:
 class Executor:
     def __init__(self, broker: Broker, orders: OrderManager, filters: dict[str, MarketFilters], params: RiskParams,
                  alert: Callable[[str, str], None], on_error: Callable[[str, BrokerError], None],
-                 metrics=None, bar_ms: int = 3_600_000):
+                 metrics=None, bar_ms: int = 3_600_000, on_trade: Callable[[LiveTrade], None] | None = None):
         self.broker, self.orders, self.filters, self.params = broker, orders, filters, params
         self.alert, self.on_error, self.metrics, self.bar_ms = alert, on_error, metrics, bar_ms
+        self.on_trade = on_trade                 # every closed trade, once (the trade log, the announcer)
         self.held: dict[str, Held] = {}
         self.trades: deque[LiveTrade] = deque(maxlen=1_000)
 
@@ -211,6 +212,8 @@ class Executor:
         trade = trade_record(pos, fills, funding, entry_ms=held.entry_ms, reason=reason, initial_stop=held.initial_stop,
                              mae=held.mae, mfe=held.mfe, rules=held.rules, regime=held.regime)
         self.trades.append(trade)
+        if self.on_trade is not None:
+            self.on_trade(trade)
         log.info("%s %s closed (%s)", symbol, pos.side.value, reason,
                  extra={"entry": trade.entry_price, "exit": trade.exit_price, "qty": trade.qty, "pnl": trade.pnl,
                         "r": trade.r_multiple})
