@@ -175,6 +175,8 @@ class Settings(BaseSettings):
     TREND_STABLE_BARS: int = Field(3, ge=1, le=1000)
     BLOCK_RANGE_ENTRIES: bool = True
     CORRELATION_THRESHOLD: float = Field(0.8, gt=0, le=1)
+    CORRELATION_WINDOW: int = Field(168, ge=2, le=10_000)     # bars of returns the correlation veto reads
+    VOLATILITY_MAX_ATR_PCT: float = Field(0.05, ge=0, le=1)   # no entry while ATR/close is above; 0: off
     FUNDING_AVOID_MIN: int = Field(5, ge=0, le=480)
     MIN_POSITION_VALUE: float = Field(5.0, ge=0)
     MAX_POSITION_VALUE_RATIO: float = Field(0.10, gt=0, le=10)

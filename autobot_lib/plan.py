@@ -100,6 +100,7 @@ def risk_params(settings: Settings) -> RiskParams:
     shared = dict(
         max_positions=s.MAX_POSITIONS, max_drawdown=s.MAX_DRAWDOWN, min_position_value=s.MIN_POSITION_VALUE,
         max_position_value_ratio=s.MAX_POSITION_VALUE_RATIO, correlation_threshold=s.CORRELATION_THRESHOLD,
+        correlation_window=s.CORRELATION_WINDOW, max_atr_pct=s.VOLATILITY_MAX_ATR_PCT,
         allow_long=s.ALLOW_LONG, allow_short=s.ALLOW_SHORT, taker_fee=s.TAKER_FEE,
     )
     if s.STRATEGY == "donchian":

@@ -49,7 +49,11 @@ The account follows docs/fill-model.md, per bar of the shared timeline:
    first close of each UTC day), the daily-loss halt and its re-arm (BACKTEST_HALT_REARM);
 4. the decisions: the symbols that held a position into the bar first (a position closed inside the
    bar, by a stop, a target or a liquidation, was held into it), then the flat ones, in symbol order;
-   entries and adds decided earlier on the bar use up free margin and count toward MAX_POSITIONS;
+   entries and adds decided earlier on the bar use up free margin and count toward MAX_POSITIONS and
+   the correlation veto (seed: "correlation with existing positions": Pearson correlation of the bar
+   returns over the last CORRELATION_WINDOW bars of the timeline, where both symbols have the bar and
+   the one before, at or above CORRELATION_THRESHOLD in absolute value); the volatility threshold (seed:
+   "volatility threshold") vetoes an entry whose ATR over the close exceeds VOLATILITY_MAX_ATR_PCT;
 5. the marks at the close. At the end, what is still open closes at its symbol's last close.
 
 Where the docs are silent the oracle reads the code's docstrings (these are reported, not assumed
@@ -67,6 +71,7 @@ shared settings.
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Callable, Mapping
@@ -106,6 +111,8 @@ FAULTS = {
     "anchor_by_open": "the daily anchor taken at the first bar opening in a UTC day, not closing in it",
     "rsi_cutler": "RSI over simple averages instead of Wilder's",
     "ema_first_seed": "EMAs seeded with the first value instead of the mean of the first n",
+    "corr_held_only": "the correlation veto ignores entries decided earlier on the same bar",
+    "corr_window_short": "the correlation veto reads one bar of returns less than CORRELATION_WINDOW",
 }
 REGIME_NAMES = {BULL: "BULL_TREND", BEAR: "BEAR_TREND", RANGE: "RANGE"}
 
@@ -140,6 +147,9 @@ class Params:
     max_position_ratio: float
     cap: tuple[float, float, float] | None       # Donchian position_cap: multiple, min, max
     funding_avoid_min: float
+    corr_threshold: float
+    corr_window: int
+    max_atr_pct: float
     threshold: float
     allow_long: bool
     allow_short: bool
@@ -186,6 +196,8 @@ def params_from(s: Any) -> Params:
         macd=(int(s.MACD_FAST), int(s.MACD_SLOW), int(s.MACD_SIGNAL)),
         bb=(int(s.BB_PERIOD), float(s.BB_STD)), adx_n=int(s.ADX_PERIOD), volume_n=int(s.VOLUME_SMA_PERIOD),
         regime_adx=float(s.REGIME_ADX_RANGE), channel=int(d.channel_len),
+        corr_threshold=float(s.CORRELATION_THRESHOLD), corr_window=int(s.CORRELATION_WINDOW),
+        max_atr_pct=float(s.VOLATILITY_MAX_ATR_PCT),
     )
     if donchian:
         cap = d.position_cap
@@ -818,6 +830,7 @@ def oracle_backtest(bars: Mapping[str, pd.DataFrame] | pd.DataFrame, settings: A
         order = [x for x in active if x[0].held_into] + [x for x in active if not x[0].held_into]
         if "flat_first" in P.faults:
             order = [x for x in active if not x[0].held_into] + [x for x in active if x[0].held_into]
+        entered: set[str] = set()
         for s, i in order:
             ts = s.index[i]
             if s.held_into:
@@ -825,13 +838,19 @@ def oracle_backtest(bars: Mapping[str, pd.DataFrame] | pd.DataFrame, settings: A
                     available = _manage(P, s, i, available, halted)
                 decisions.append((ts, s.name, "in_position", tuple(s.exits), tuple(s.adds)))
                 continue
-            outcome, units, notional = _entry(P, s, i, eq, available, peak, anchor, halted, n_pos, close_t)
+            others = [k for k, o in enumerate(syms) if o is not s and (o.pos is not None or (
+                o.name in entered and "corr_held_only" not in P.faults))]
+            correlated = s.proposal[i] != 0 and any(
+                abs(_return_correlation(P, syms, rows, syms.index(s), k, u)) >= P.corr_threshold for k in others)
+            outcome, units, notional = _entry(P, s, i, eq, available, peak, anchor, halted, n_pos, close_t,
+                                              correlated)
             decisions.append((ts, s.name, outcome, (), ()))
             if outcome == "order":
                 code = s.regime[i]
                 s.pending = Pending("entry", s.proposal[i], units, s.atr[i], regime=REGIME_NAMES.get(code),
                                     rules=s.fired[i])
                 n_pos += 0 if "max_positions_ignores_decided" in P.faults else 1
+                entered.add(s.name)
                 if "margin_not_consumed" not in P.faults:
                     available -= notional / P.leverage + notional * P.taker
         # 5. marks at the close
@@ -912,8 +931,27 @@ def _manage(P: Params, s: Sym, i: int, available: float, halted: bool) -> float:
     return available
 
 
+def _return_correlation(P: Params, syms: list, rows: list, a: int, b: int, u: int) -> float:
+    """Pearson correlation of two symbols' bar returns over the CORRELATION_WINDOW bars of the timeline up
+    to ``u``: the returns where both symbols have the bar and the one before (NaN when under two)."""
+    window = P.corr_window - (1 if "corr_window_short" in P.faults else 0)
+    pairs = []
+    for v in range(max(0, u - window) + 1, u + 1):
+        ra, rb = rows[a], rows[b]
+        if min(ra[v], ra[v - 1], rb[v], rb[v - 1]) < 0:
+            continue
+        ca, cb = syms[a].c, syms[b].c
+        pairs.append((ca[ra[v]] / ca[ra[v - 1]] - 1.0, cb[rb[v]] / cb[rb[v - 1]] - 1.0))
+    if len(pairs) < 2:
+        return math.nan
+    try:
+        return statistics.correlation([x for x, _ in pairs], [y for _, y in pairs])
+    except statistics.StatisticsError:          # one of them does not move
+        return math.nan
+
+
 def _entry(P: Params, s: Sym, i: int, equity: float, available: float, peak: float, anchor: float, halted: bool,
-           n_pos: int, close_t: int) -> tuple[str, int, float]:
+           n_pos: int, close_t: int, correlated: bool) -> tuple[str, int, float]:
     """A flat symbol's decision: warm-up, the signal, the ADX gate, the pre-trade vetoes, sizing, the order
     vetoes. Returns (outcome, units, notional at the close)."""
     atr, code = s.atr[i], s.regime[i]
@@ -962,6 +1000,10 @@ def _entry(P: Params, s: Sym, i: int, equity: float, available: float, peak: flo
         minutes = ((elapsed // FUNDING_INTERVAL_NS + 1) * FUNDING_INTERVAL_NS - elapsed) / 60e9
         if minutes <= P.funding_avoid_min:
             vetoes.append("funding_window")
+    if correlated:
+        vetoes.append("correlation")
+    if P.max_atr_pct > 0 and atr / s.c[i] > P.max_atr_pct:
+        vetoes.append("volatility")
     if vetoes:
         return f"veto:{vetoes[0]}", 0, 0.0
     # Turtle N-unit sizing: risk = equity x risk share over the ATR stop distance, capped, whole steps

@@ -140,7 +140,12 @@ def test_a_daily_loss_halt_lasts_as_backtest_halt_rearm_says():
 
 def test_two_symbols_share_one_account():
     bars = {s: real(f"binance_usdm_{s}_1h.csv.gz").iloc[-5000:] for s in ("BTCUSDT", "ETHUSDT")}
-    settings = load_settings(env_file=None, ACTIVATION_THRESHOLD=0.4, MAX_POSITIONS=2, MAX_DRAWDOWN=1.0)
+    # BTC and ETH move together: with the default correlation veto, ETH waits while BTC is held
+    vetoed = run_backtest(bars, load_settings(env_file=None, ACTIVATION_THRESHOLD=0.4, MAX_POSITIONS=2,
+                                              MAX_DRAWDOWN=1.0))
+    assert (vetoed.journal["outcome"] == "veto:correlation").sum() > 0
+    settings = load_settings(env_file=None, ACTIVATION_THRESHOLD=0.4, MAX_POSITIONS=2, MAX_DRAWDOWN=1.0,
+                             CORRELATION_THRESHOLD=1.0)
     result = run_backtest(bars, settings)
     assert set(result.trades["symbol"]) == {"BTCUSDT", "ETHUSDT"}
     assert result.final_equity == pytest.approx(10_000 + result.trades["pnl"].sum(), rel=1e-12)
@@ -148,7 +153,8 @@ def test_two_symbols_share_one_account():
     both = any((a.exit_time > b.entry_time) and a.symbol != b.symbol
                for a, b in zip(overlapping.itertuples(), overlapping.iloc[1:].itertuples()))
     assert both  # at some point both were held at once, on one balance
-    one = run_backtest(bars, load_settings(env_file=None, ACTIVATION_THRESHOLD=0.4, MAX_POSITIONS=1, MAX_DRAWDOWN=1.0))
+    one = run_backtest(bars, load_settings(env_file=None, ACTIVATION_THRESHOLD=0.4, MAX_POSITIONS=1, MAX_DRAWDOWN=1.0,
+                                           CORRELATION_THRESHOLD=1.0))
     assert (one.journal["outcome"] == "veto:max_positions").sum() > 0
 
 

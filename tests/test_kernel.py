@@ -43,8 +43,7 @@ def test_sized_quantity_is_what_is_sent():
 def test_reasons_decode_in_check_order():
     assert kernel.reasons(0, kernel.GATE_ORDER) == ()
     assert kernel.reasons(1 | 4, kernel.GATE_ORDER) == ("long_disabled", "no_regime")
-    assert kernel.reasons(8 | 256 | 1024, kernel.VETO_ORDER) == ("max_positions", "max_position_value",
-                                                                  "insufficient_margin")
+    assert kernel.reasons(8 | 256 | 2048, kernel.VETO_ORDER) == ("max_positions", "volatility", "insufficient_margin")
 
 
 def test_stale_numba_cache_is_dropped_when_a_dependency_changes(tmp_path):

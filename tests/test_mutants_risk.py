@@ -31,6 +31,7 @@ P = RiskParams()
 T0 = pd.Timestamp("2025-03-03 10:00", tz="UTC")
 CENT = MarketFilters.of("0.01", "0.001", "0.001", "5")      # tick 0.01, step 0.001
 NAN = float("nan")
+MARGIN_BIT = 1 << kernel.VETO_ORDER.index("insufficient_margin")
 
 
 def bar(o, h, l, c):
@@ -506,7 +507,7 @@ def test_decide_bar_outcomes_in_their_order():
     veto = _decide(state=kernel.HALTED)
     assert name(veto) == "veto" and veto[2] == 1 and not veto[3]                  # no size asked
     margin = _decide(available=1.0)
-    assert name(margin) == "veto" and margin[2] == 1024 and margin[3]
+    assert name(margin) == "veto" and margin[2] == MARGIN_BIT and margin[3]
     small = _decide(equity=30.0, available=0.0)                                     # 3 USDT: under 5, never sent
     assert name(small) == "size" and small[2] == 0 and small[4][6] == kernel.BELOW_MIN_NOTIONAL
     order = _decide()
@@ -709,6 +710,6 @@ def test_a_decision_reports_only_what_it_checked():
     assert kernel.OUTCOMES[_decide(atr=0.0)[0]] == "size"                 # no volatility: a size reason, no veto
     assert _decide(atr=0.0)[4][6] == kernel.NO_VOLATILITY
     margin = _decide(available=50.0)                                        # 1,000 notional needs 100.5
-    assert kernel.OUTCOMES[margin[0]] == "veto" and margin[2] == 1024
+    assert kernel.OUTCOMES[margin[0]] == "veto" and margin[2] == MARGIN_BIT
     for out in (_decide(direction=0), _decide(proposal=0), _decide(atr=NAN), _decide(pos=kernel.position_state(LONG))):
         assert out[1:4] == (0, 0, False)                                    # no gate, no veto, not sized

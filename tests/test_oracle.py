@@ -56,9 +56,16 @@ CASES = {
         MAX_POSITION_VALUE_RATIO=0.3, BREAK_EVEN_R=0.8), filters=True),
     # two symbols over different spans on one account: both held at once, the margin shared between pyramid
     # adds (the held symbol decides first) and entries
+    # (the correlation veto off: BTC and ETH move together)
     "two_symbols_shared_account": Case(((BTC, -3000, -400), (ETH, -2600, None)), dict(
         ACTIVATION_THRESHOLD=0.4, MAX_POSITIONS=2, MAX_DRAWDOWN=1.0, LEVERAGE=2, MAX_POSITION_VALUE_RATIO=1.1,
+        CORRELATION_THRESHOLD=1.0,
         ENABLE_PYRAMIDING=True, PYRAMID_LEVELS=[[1.0, 0.5], [2.0, 0.5]]), filters=True),
+    # the Donchian bot on three symbols: the correlation veto against positions held and entries decided on
+    # the same bar, over a short window; the volatility threshold low enough to fire
+    "correlated_symbols": Case(((BTC, -3000, None), (ETH, -3000, None), (SOL, -3000, None)), dict(
+        STRATEGY="donchian", MAX_POSITIONS=3, MAX_DRAWDOWN=1.0, CORRELATION_THRESHOLD=0.8, CORRELATION_WINDOW=48,
+        VOLATILITY_MAX_ATR_PCT=0.012)),
     "two_symbols_max_positions_1": Case(((BTC, -3000, -400), (ETH, -2600, None)), dict(
         ACTIVATION_THRESHOLD=0.4, MAX_POSITIONS=1, MAX_DRAWDOWN=1.0), filters=True),
     # the Donchian bot at 20x with a stop wider than the liquidation distance: isolated positions liquidate
@@ -255,6 +262,18 @@ def _check_two_symbols(r, o):
     assert spans.loc[BTC, "max"] < spans.loc[ETH, "max"] and spans.loc[BTC, "min"] < spans.loc[ETH, "min"]
 
 
+def _check_correlated(r, o):
+    assert _count(r.journal, "veto:correlation") > 10 and _count(r.journal, "veto:volatility") > 10
+    assert len(set(r.trades["symbol"])) == 3
+    j = r.journal
+    # some entries went through beside a position held in a symbol that did not move with them
+    held_at_entry = j[(j["outcome"] == "order")].merge(
+        r.trades[["entry_time", "exit_time", "symbol"]], how="cross", suffixes=("", "_held"))
+    assert ((held_at_entry["symbol"] != held_at_entry["symbol_held"])
+            & (held_at_entry["entry_time"] <= held_at_entry["timestamp"])
+            & (held_at_entry["exit_time"] > held_at_entry["timestamp"])).any()
+
+
 def _check_max_positions(r, o):
     assert _count(r.journal, "veto:max_positions") > 0 and set(r.trades["symbol"]) == {BTC, ETH}
 
@@ -306,7 +325,8 @@ def _check_halt_never(r, o):
 CHECKS: dict[str, Callable] = {
     "autobot_funding": _check_autobot_funding, "donchian_exit_channel_pyramid": _check_donchian,
     "autobot_ladder_maker_atr_slippage": _check_ladder, "two_symbols_shared_account": _check_two_symbols,
-    "two_symbols_max_positions_1": _check_max_positions, "donchian_20x_liquidation": _check_liquidation,
+    "two_symbols_max_positions_1": _check_max_positions, "correlated_symbols": _check_correlated,
+    "donchian_20x_liquidation": _check_liquidation,
     "autobot_trade_from": _check_trade_from, "warmup_only": _check_warmup, "small_account": _check_small_account,
     "autobot_sol_unchanged_closes": _check_sol,
     "daily_loss_halt_next_day": _check_halt_next_day, "daily_loss_halt_never": _check_halt_never,
@@ -332,6 +352,7 @@ FAULT_CASES = {
     "margin_not_consumed": "two_symbols_shared_account", "max_positions_ignores_decided": "two_symbols_max_positions_1",
     "be_on_close": "autobot_funding", "funding_late": "autobot_funding", "anchor_by_open": "daily_loss_halt_next_day",
     "rsi_cutler": "autobot_funding", "ema_first_seed": "autobot_funding",
+    "corr_held_only": "correlated_symbols", "corr_window_short": "correlated_symbols",
 }
 
 

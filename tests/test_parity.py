@@ -25,7 +25,8 @@ from parity import (
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 COSTS = dict(SLIPPAGE_BPS=0.0, TP_AS_MAKER=False, MAX_DRAWDOWN=1.0,   # the exchange fills at the price
-             BACKTEST_HALT_REARM="never")      # live, only a person re-arms a daily-loss halt
+             BACKTEST_HALT_REARM="never",      # live, only a person re-arms a daily-loss halt
+             CORRELATION_WINDOW=48, VOLATILITY_MAX_ATR_PCT=0.012)   # both vetoes fire in these bars
 CASES = {
     "autobot": dict(ACTIVATION_THRESHOLD=0.4, LEVERAGE=5, MAX_POSITIONS=2, FUNDING_AVOID_MIN=0, BREAK_EVEN_R=0.5,
                     TP_LADDER=[[1.0, 0.4], [2.0, 0.3]], ENABLE_PYRAMIDING=True, PYRAMID_LEVELS=[[0.5, 0.5]], **COSTS),
@@ -58,6 +59,8 @@ def test_every_decision_and_intent_is_the_backtesters(run):
         assert a == b, f"{case}: live {a} != backtest {b}"
     kinds = {i[0] for *_, intents in model for i in intents}
     assert {"ENTRY", "STOP", "EXIT"} <= kinds, kinds       # the run exercises entries, stop moves and exits
+    outcomes = {outcome for _, _, outcome, _ in model}
+    assert "veto:correlation" in outcomes, outcomes       # an entry beside a held position that moves with it
 
 
 def test_every_trade_agrees_field_by_field(run):
@@ -81,7 +84,9 @@ def test_a_stop_the_next_open_has_passed_is_closed_there_and_booked_as_the_backt
     """Break-even above the next open: Binance refuses the stop (-2021); the engine closes at market (the
     next open) and books the trade at the next close with the stop's reason, as the backtester books the
     stop that bar opens through. Not an error."""
-    settings = load_settings(env_file=None, config_json=None, **CASES["autobot"])
+    # without the vetoes, so the trades that pass their stop in these bars are taken
+    settings = load_settings(env_file=None, config_json=None,
+                             **{**CASES["autobot"], "CORRELATION_THRESHOLD": 1.0, "VOLATILITY_MAX_ATR_PCT": 0})
     engine, paper = asyncio.run(paper_session(settings, SYMBOLS, BARS["paper"]))
     passed = [text for key, text in engine.alerts if key == "stop_passed"]
     assert passed and not engine.kill._errors and not engine.kill.tripped

@@ -17,7 +17,8 @@ of the shared timeline:
    never: the backtest's stand-in for the person who re-arms a live bot);
 4. the decisions, each on the position held into the bar: the symbols holding one first (one liquidated
    inside the bar is recorded as such, with nothing to decide), then the flat ones, each group in symbol
-   order; entries decided earlier in the bar count toward MAX_POSITIONS, and
+   order; entries decided earlier in the bar count toward MAX_POSITIONS and the correlation veto (a flat
+   symbol's returns against each held one's over CORRELATION_WINDOW bars), and
    the margin of the orders decided before is gone from what the later ones may use; the orders they send
    fill at the next open;
 5. equity, balance, margin and drawdown are marked at the close.
@@ -41,7 +42,7 @@ from autobot_lib.backtest.costs import funding_paid, liquidation_level, slipped_
 from autobot_lib.risk import kernel as _kernel
 from autobot_lib.risk.kernel import (
     EXIT_REASONS, HALTED, IN_POSITION, NO_SIZE, ORDER, POSITION_FIELDS, Market, PositionState, bar_excursions,
-    bar_fills, decide_bar, next_trading_state, opened, order_cost, qty_units, units_to_qty,
+    bar_fills, decide_bar, next_trading_state, opened, order_cost, qty_units, return_correlation, units_to_qty,
 )
 
 _numba_cache.drop_stale(__file__, _kernel.__file__, _costs.__file__)  # the loop inlines their code
@@ -95,6 +96,26 @@ def _equity(balance, hp, last_close):
         if hp[s, 0] != 0.0:
             total += hp[s, 0] * hp[s, 1] * (last_close[s] - hp[s, 2])
     return total
+
+
+@njit(cache=True)
+def _correlated(u, s, c_, has, hp, pend_kind, pend_bar, p):
+    """Do ``s``'s bar returns over the correlation window correlate beyond the threshold with those of a
+    symbol held at this close (an entry decided earlier on this bar included)?"""
+    first = max(0, u - p.correlation_window)
+    own = np.full(u + 1 - first, math.nan)
+    for k in range(first, u + 1):
+        if has[k, s]:
+            own[k - first] = c_[k, s]
+    other = np.empty(u + 1 - first)
+    for o in range(has.shape[1]):
+        if o == s or not (hp[o, 0] != 0.0 or (pend_kind[o] == _ENTRY and pend_bar[o] == u)):
+            continue
+        for k in range(first, u + 1):
+            other[k - first] = c_[k, o] if has[k, o] else math.nan
+        if abs(return_correlation(own, other)) >= p.correlation_threshold:
+            return True
+    return False
 
 
 @njit(cache=True)
@@ -274,10 +295,12 @@ def simulate(t_ns, has, o_, h_, l_, c_, atr_, adx_, adx_prev_, regime_, age_, ex
                 outcome, gate, vetoes, sized, size, after = IN_POSITION, 0, 0, False, NO_SIZE, before
                 n_exits, n_adds, moved, close_reason, closed = 1, 0, False, -1, True
             else:
+                correlated = before.sign == 0 and proposal_[u, s] != 0 and n_pos > 0 and \
+                    _correlated(u, s, c_, has, hp, pend_kind, pend_bar, p)
                 outcome, gate, vetoes, sized, size, after, n_exits, n_adds, moved, close_reason, closed = decide_bar(
                     before, o, h, l, c, atr, adx_[u, s], adx_prev_[u, s], regime_[u, s], age_[u, s],
                     exit_upper_[u, s], exit_lower_[u, s], direction_[u, s], proposal_[u, s], equity, available,
-                    account[1], account[2], state, n_pos, False, close_t, m, p, exits, adds)
+                    account[1], account[2], state, n_pos, correlated, close_t, m, p, exits, adds)
             row, frow = ji[u, s], jf[u, s]
             row[0], row[1], row[2], row[3], row[4], row[5], row[6] = outcome, gate, vetoes, sized, size[0], size[5], size[6]
             row[7], row[8], row[9], row[10], row[11], row[12] = close_reason, moved, closed, n_exits, n_adds, n_events

@@ -28,6 +28,7 @@ from collections import Counter, deque
 from datetime import date
 from typing import Any, Callable
 
+import numpy as np
 import pandas as pd
 
 from autobot_lib.config import Settings
@@ -43,6 +44,7 @@ from autobot_lib.live.safety import KillSwitch, Trip
 from autobot_lib.model import Account, Bar, IntentKind, MarketFilters, Position, TradingState
 from autobot_lib.pipeline import Decision, decide
 from autobot_lib.risk import kernel
+from autobot_lib.risk.vetoes import correlations_with
 from autobot_lib.plan import Plan, compile_plan
 from autobot_lib.rules.rule import RuleSet
 from autobot_lib.state import BotState, OpenPosition, StateStore, StateUnavailable
@@ -163,10 +165,15 @@ class LiveEngine:
             started = time.perf_counter()
             features = self.features[symbol]
             features.update(bar)
-            ctx = features.context(self.filters.get(symbol, MarketFilters()), exit_channel=self.params.exit_channel)
+            signal = features.signal()
+            held_elsewhere = [s for s in remaining if s != symbol]
+            correlations = self._correlations(symbol, bar.timestamp, held_elsewhere) \
+                if symbol not in held and signal.proposal.side is not None and held_elsewhere else None
+            ctx = features.context(self.filters.get(symbol, MarketFilters()), correlations,
+                                   exit_channel=self.params.exit_channel)
             here = Account(account.equity, available, account.peak_equity, account.daily_anchor,
                            account.state, tuple(remaining.values()))
-            decision = decide(symbol, ctx, features.signal(), here, self.params, features.strategy.name)
+            decision = decide(symbol, ctx, signal, here, self.params, features.strategy.name)
             if symbol in held:
                 held[symbol].observe(bar, decision.step)
             if decision.step is not None and decision.step.position is None:
@@ -196,6 +203,16 @@ class LiveEngine:
                  extra={"outcomes": dict(outcomes), "positions": len(held), "equity": round(account.equity, 2),
                         "state": account.state.value})
         return [d for *_, d in decided]
+
+    def _correlations(self, symbol: str, at: pd.Timestamp, held: list[str]) -> dict[str, float]:
+        """``symbol``'s bar returns against each held symbol's over the CORRELATION_WINDOW bars up to ``at``
+        (the correlation veto's input, as the backtester reads it from its arrays)."""
+        bars = [at - k * self.bar_length for k in range(self.params.correlation_window, -1, -1)]
+        closes = {}
+        for s in (symbol, *held):
+            known = dict(self.features[s].closes)
+            closes[s] = np.array([known.get(t, math.nan) for t in bars], dtype=np.float64)
+        return correlations_with(symbol, closes, held)
 
     async def _execute_safely(self, symbol: str, bar_ms: int, ctx, decision: Decision, holding: dict) -> None:
         """The executor's work for one symbol; a refusal is this symbol's alert, never the others' stop."""

@@ -42,6 +42,8 @@ class LiveFeatures:
         self.stream = FeatureStream(self.spec)
         self.rows: deque[dict[str, Any]] = deque(maxlen=max(self.strategy.lookback, 0) + 1)
         self.index: deque[pd.Timestamp] = deque(maxlen=self.rows.maxlen)
+        # (bar open, close) over the correlation veto's window: what the backtester reads from its arrays
+        self.closes: deque[tuple[pd.Timestamp, float]] = deque(maxlen=plan.risk.correlation_window + 1)
         self._last_code = math.nan
         self._run = 0
         self._adx_prev = math.nan
@@ -71,6 +73,7 @@ class LiveFeatures:
         self._adx_prev = values["adx"]
         self.rows.append(row)
         self.index.append(bar.timestamp)
+        self.closes.append((bar.timestamp, bar.close))
         self.bars += 1
         return row
 

@@ -41,7 +41,8 @@ EXIT_REASONS = tuple(ExitReason)
 GATE_ORDER = ("long_disabled", "short_disabled", "no_regime", "range_regime", "against_regime", "adx_too_low",
               "adx_falling", "trend_unstable")
 VETO_ORDER = ("halted", "reducing", "already_in_position", "max_positions", "max_drawdown", "daily_loss_limit",
-              "funding_window", "correlation", "max_position_value", "min_notional", "insufficient_margin")
+              "funding_window", "correlation", "volatility", "max_position_value", "min_notional",
+              "insufficient_margin")
 SIZE_REASONS = ("no_volatility", "no_equity", "rounds_to_zero", "below_min_qty", "below_min_notional")
 CAPS = ("max_position_value", "leverage", "position_cap")
 OUTCOMES = ("warmup", "in_position", "neutral", "below_threshold", "gate", "veto", "size", "order")
@@ -122,6 +123,8 @@ class KernelParams(NamedTuple):
     cap_min: float
     cap_max: float
     correlation_threshold: float
+    correlation_window: int         # bars of returns the correlation veto reads
+    max_atr_pct: float              # the volatility veto: ATR over the close above this; 0: off
     funding_avoid_min: float
     funding_interval_ns: int
     allow_long: bool
@@ -150,7 +153,7 @@ def kernel_params(p: RiskParams) -> KernelParams:
         int(p.max_positions), float(p.max_drawdown), float(p.daily_loss_limit), float(p.min_position_value),
         float(p.max_position_value_ratio), cap is not None, float(cap.multiple) if cap else 0.0,
         float(cap.min) if cap else 0.0, float(cap.max) if cap else 0.0, float(p.correlation_threshold),
-        float(p.funding_avoid_min), int(p.funding_interval_hours) * 3600 * 10**9, bool(p.allow_long),
+        int(p.correlation_window), float(p.max_atr_pct), float(p.funding_avoid_min), int(p.funding_interval_hours) * 3600 * 10**9, bool(p.allow_long),
         bool(p.allow_short), bool(p.use_adx_gate), float(p.adx_minimum), bool(p.adx_chop_filter),
         float(p.adx_falling_threshold), float(p.adx_falling_from), int(p.trend_stable_bars),
         bool(p.block_range_entries), float(p.taker_fee))
@@ -472,9 +475,39 @@ def minutes_to_funding(now_ns, interval_ns):
 
 
 @njit(cache=True)
-def pre_trade_mask(state, in_position, n_positions, equity, peak, anchor, now_ns, correlated, p):
-    """Does the account allow a new position? (bits: the first eight of :data:`VETO_ORDER`).
-    ``state``: :data:`ACTIVE`, :data:`REDUCING` or :data:`HALTED`."""
+def return_correlation(a, b):
+    """The correlation (Pearson) of the bar returns of two close series aligned bar by bar (NaN: no bar
+    there): the returns where both have this bar and the one before. NaN when fewer than two are known or
+    either series does not move: unknown is not correlated."""
+    n, mean_x, mean_y = 0, 0.0, 0.0
+    for k in range(1, len(a)):
+        if a[k] == a[k] and a[k - 1] == a[k - 1] and b[k] == b[k] and b[k - 1] == b[k - 1] \
+                and a[k - 1] != 0 and b[k - 1] != 0:
+            n += 1
+            mean_x += a[k] / a[k - 1] - 1.0
+            mean_y += b[k] / b[k - 1] - 1.0
+    if n < 2:
+        return math.nan
+    mean_x, mean_y = mean_x / n, mean_y / n
+    sxy, sxx, syy = 0.0, 0.0, 0.0
+    for k in range(1, len(a)):
+        if a[k] == a[k] and a[k - 1] == a[k - 1] and b[k] == b[k] and b[k - 1] == b[k - 1] \
+                and a[k - 1] != 0 and b[k - 1] != 0:
+            x, y = a[k] / a[k - 1] - 1.0 - mean_x, b[k] / b[k - 1] - 1.0 - mean_y
+            sxy += x * y
+            sxx += x * x
+            syy += y * y
+    if not (sxx > 0 and syy > 0):
+        return math.nan
+    return sxy / math.sqrt(sxx * syy)
+
+
+@njit(cache=True)
+def pre_trade_mask(state, in_position, n_positions, equity, peak, anchor, now_ns, correlated, atr, price, p):
+    """Does the account allow a new position? (bits: the first nine of :data:`VETO_ORDER`).
+    ``state``: :data:`ACTIVE`, :data:`REDUCING` or :data:`HALTED`; ``correlated``: is the symbol correlated
+    beyond the threshold with a position held (:func:`return_correlation`); ``atr`` and ``price`` for the
+    volatility threshold."""
     mask = 0
     if state == HALTED:
         mask |= 1
@@ -492,6 +525,8 @@ def pre_trade_mask(state, in_position, n_positions, equity, peak, anchor, now_ns
         mask |= 64
     if correlated:
         mask |= 128
+    if p.max_atr_pct > 0 and atr / price > p.max_atr_pct:
+        mask |= 256
     return mask
 
 
@@ -531,14 +566,14 @@ def size_units(equity, price, atr, p, m):
 
 @njit(cache=True)
 def order_mask(notional, equity, available, p):
-    """Does this order fit? (bits 8-10 of :data:`VETO_ORDER`)."""
+    """Does this order fit? (bits 9-11 of :data:`VETO_ORDER`)."""
     mask = 0
     if notional > equity * p.max_position_value_ratio * (1 + 1e-9):
-        mask |= 256
-    if notional < p.min_position_value:
         mask |= 512
-    if order_cost(notional, p) > available:
+    if notional < p.min_position_value:
         mask |= 1024
+    if order_cost(notional, p) > available:
+        mask |= 2048
     return mask
 
 
@@ -571,7 +606,7 @@ def decide_bar(pos, o, h, l, c, atr, adx, adx_prev, regime, regime_age, exit_upp
         if gate:
             outcome = GATE
         else:
-            vetoes = pre_trade_mask(state, False, n_positions, equity, peak, anchor, decided_ns, correlated, p)
+            vetoes = pre_trade_mask(state, False, n_positions, equity, peak, anchor, decided_ns, correlated, atr, c, p)
             if not vetoes:
                 sized = True
                 size = size_units(equity, c, atr, p, m)

@@ -42,6 +42,8 @@ class RiskParams:
     max_position_value_ratio: float = 0.10
     position_cap: NotionalCap | None = None
     correlation_threshold: float = 0.8
+    correlation_window: int = 168                 # bars of returns the correlation veto reads
+    max_atr_pct: float = 0.05                     # the volatility veto: no entry while ATR/close is above; 0: off
     funding_avoid_min: int = 5
     funding_interval_hours: int = 8
     activation_threshold: float = 0.7

@@ -2,16 +2,19 @@
 
 Before sizing (does the account allow a new position at all?): trading state, open positions, system
 drawdown from the equity peak, the daily loss against the UTC-midnight anchor, the funding window,
-correlation with open positions. After sizing (does this order fit?): max position value, minimum
+correlation with open positions (their bar returns over CORRELATION_WINDOW bars), the volatility
+threshold (ATR over the close). After sizing (does this order fit?): max position value, minimum
 notional, margin at the configured leverage. The checks run compiled
 (:mod:`autobot_lib.risk.kernel`); reasons come back in the order above.
 """
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
-from typing import Mapping
+from typing import Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
 from autobot_lib.data.frame import to_utc
@@ -30,6 +33,7 @@ class Veto(StrEnum):
     DAILY_LOSS_LIMIT = "daily_loss_limit"
     FUNDING_WINDOW = "funding_window"
     CORRELATION = "correlation"
+    VOLATILITY = "volatility"
     MAX_POSITION_VALUE = "max_position_value"
     MIN_NOTIONAL = "min_notional"
     INSUFFICIENT_MARGIN = "insufficient_margin"
@@ -58,11 +62,21 @@ def correlated(symbol: str, account: Account, correlations: Mapping[str, float] 
     return any(abs(c) >= threshold for s, c in (correlations or {}).items() if s in held and s != symbol)
 
 
+def correlations_with(symbol: str, closes: Mapping[str, np.ndarray], held: Iterable[str]) -> dict[str, float]:
+    """The correlation of ``symbol``'s bar returns with each held symbol's (:func:`kernel.return_correlation`);
+    ``closes``: per symbol, the closes of the same bars (the correlation window's, NaN where a symbol has
+    no bar). The CORRELATION veto's input, live and in :func:`return_correlations`."""
+    own = closes[symbol]
+    return {s: float(kernel.return_correlation(own, closes[s])) for s in held if s != symbol and s in closes}
+
+
 def pre_trade_vetoes(symbol: str, account: Account, now: pd.Timestamp, params: RiskParams,
-                     correlations: Mapping[str, float] | None = None) -> tuple[Veto, ...]:
+                     correlations: Mapping[str, float] | None = None, atr: float = math.nan,
+                     price: float = math.nan) -> tuple[Veto, ...]:
+    """``atr`` and ``price`` for the volatility threshold (unknown: not vetoed)."""
     mask = kernel.pre_trade_mask(_STATES[account.state], account.position(symbol) is not None, len(account.positions),
                                  account.equity, account.peak_equity, account.daily_anchor, to_utc(now).value,
-                                 correlated(symbol, account, correlations, params.correlation_threshold),
+                                 correlated(symbol, account, correlations, params.correlation_threshold), atr, price,
                                  kernel.kernel_params(params))
     return tuple(Veto(r) for r in kernel.reasons(mask, kernel.VETO_ORDER))
 
@@ -74,9 +88,9 @@ def order_vetoes(size: Size, price: float, account: Account, params: RiskParams)
 
 def return_correlations(closes: pd.DataFrame, symbol: str, window: int = 168) -> dict[str, float]:
     """Correlation of ``symbol``'s bar returns with every other column's, over the last ``window`` bars
-    (the input of the CORRELATION veto). Columns are symbols, rows aligned bars."""
+    (what the CORRELATION veto reads at the last bar). Columns are symbols, rows aligned bars."""
     if symbol not in closes.columns:
         raise KeyError(f"{symbol} is not among the closes given ({list(closes.columns)})")
-    returns = closes.iloc[-(window + 1):].pct_change().iloc[1:]
-    corr = returns.corr()[symbol].drop(symbol)
-    return {s: float(c) for s, c in corr.items() if c == c}
+    last = closes.iloc[-(window + 1):]
+    found = correlations_with(symbol, {s: last[s].to_numpy(dtype=np.float64) for s in last.columns}, last.columns)
+    return {s: c for s, c in found.items() if c == c}
