@@ -3,7 +3,9 @@ a list of calls and holds no logic of its own."""
 
 from __future__ import annotations
 
-from typing import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
 
 import pandas as pd
 
@@ -117,21 +119,64 @@ def journal_excerpt(journal: pd.DataFrame, rows: int = 20) -> pd.DataFrame:
     return interesting[columns].tail(rows)
 
 
-def trades_and_journal(trades_csv: str | None, journal_jsonl: str | None, bars: Mapping[str, pd.DataFrame],
-                       settings: Settings, equity: float = 10_000.0) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """A trade log and journal from files (a live session or an earlier backtest), or from a backtest of
-    ``bars`` when no trade log is given."""
+@dataclass(frozen=True)
+class DayInputs:
+    """What notebook 04 reports on: a trade log, its decision journal, the day, and where they came from."""
+
+    trades: pd.DataFrame
+    journal: pd.DataFrame | None
+    date: str
+    source: str
+
+
+def day_inputs(date: str | None, settings: Settings, *, trades_csv: str | None = None,
+               journal_jsonl: str | None = None, state_store: str | None = None,
+               symbols: Sequence[str] = ("BTCUSDT",), timeframe: str = "1h", data_dir: str | None = None,
+               equity: float = 10_000.0) -> DayInputs:
+    """The trades the live bot kept, from its state store (``state_store``: "settings" for the store the
+    settings name, or a SQLite file) or a trade log CSV (``trades_csv``: the bot's live_trades_<mode>.csv, or
+    a backtest's); with neither, a backtest of the data. ``date`` None: the day of the last closed trade
+    (kept trades) or the last complete day of the data (backtest)."""
     from autobot_lib.journal import read_journal
+    from autobot_lib.live.trade_log import read_trade_log
 
+    if state_store:
+        return _from_store(date, state_store, settings)
     if trades_csv:
-        trades = pd.read_csv(trades_csv, parse_dates=["entry_time", "exit_time"])
-        for column in ("entry_time", "exit_time"):
-            trades[column] = pd.to_datetime(trades[column], utc=True)
-        return trades, read_journal(journal_jsonl) if journal_jsonl else None
+        trades = read_trade_log(trades_csv)
+        return DayInputs(trades, read_journal(journal_jsonl) if journal_jsonl else None,
+                         date or last_exit_day(trades), f"the trade log {trades_csv}")
     from autobot_lib.backtest import run_backtest
+    from autobot_lib.data import market_data
 
+    bars = market_data(list(symbols), timeframe, data_dir=data_dir)
     result = run_backtest(dict(bars), settings, equity=equity)
-    return result.trades, result.journal
+    return DayInputs(result.trades, result.journal, date or last_day(result.trades, bars),
+                     f"a backtest of {', '.join(bars)} {timeframe} (no trade log or state store given)")
+
+
+def _from_store(date: str | None, state_store: str, settings: Settings) -> DayInputs:
+    from autobot_lib.journal import journal_frame
+    from autobot_lib.live.trade_log import kept_trades
+    from autobot_lib.state import SQLiteStore, open_store
+
+    if state_store != "settings" and not Path(state_store).is_file():
+        raise FileNotFoundError(f"state_store {state_store!r}: no such SQLite file; give the bot's STATE_DB_PATH, "
+                                "or 'settings' for the store the settings name (STATE_STORE, REDIS_*)")
+    store = open_store(settings) if state_store == "settings" else SQLiteStore(state_store)
+    try:
+        trades = kept_trades(store)
+        day = date or last_exit_day(trades)
+        journal = journal_frame(store.read_journal(since=day))
+    finally:
+        store.close()
+    return DayInputs(trades, journal, day, f"the trades kept in {store!r}")
+
+
+def last_exit_day(trades: pd.DataFrame) -> str:
+    """The UTC day of the last closed trade; yesterday when there is none."""
+    last = trades["exit_time"].max() if len(trades) else pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=1)
+    return last.date().isoformat()
 
 
 def last_day(trades: pd.DataFrame, bars: Mapping[str, pd.DataFrame]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from decimal import Decimal
 
@@ -59,3 +60,20 @@ def journal_records(n: int = 3) -> list:
                    rules_hit=[{"name": "ema_cross", "bias": 0.5, "weight": 1.0}], features={"adx": 31.5, "rsi": None},
                    intents=[{"symbol": "ETHUSDT", "qty": "0.500"}] if i == 1 else [])
             for i in range(n)]
+
+
+def closed_trades() -> list:
+    """Closed live trades across two UTC days: a pyramided winner with funding paid, a stopped short, an adopted
+    position whose exit price the books did not show (NaN) and whose regime is unknown (None)."""
+    from autobot_lib.live.ledger import LiveTrade
+
+    return [
+        LiveTrade("ETHUSDT", "LONG", utc("2025-03-03 21:00"), 2990.0, 2950.5, utc("2025-03-04 06:15:02.125"), 3090.25,
+                  1.75, 5232.5, 2.6177, 0.4312, 168.2011, 2.8121, 0.35, 3.1, 9, "take_profit",
+                  "STRONG_UPTREND,MACD_CROSS_UP", "BULL_TREND"),
+        LiveTrade("BTCUSDT", "SHORT", utc("2025-03-04 10:00"), 86250.5, 87100.0, utc("2025-03-04 13:00:00.5"),
+                  87100.0, 0.012, 1035.006, 1.0401, -0.0113, -11.2321, -1.0901, 1.0, 0.2, 3, "stop_loss",
+                  "DONCHIAN_20_BREAKOUT_SHORT", "BEAR_TREND"),
+        LiveTrade("ETHUSDT", "SHORT", utc("2025-03-05 01:00"), 3120.0, math.nan, utc("2025-03-05 02:00"), math.nan,
+                  0.5, 1560.0, 0.0, 0.0, 0.0, math.nan, math.nan, math.nan, 1, "closed_on_exchange", "", None),
+    ]

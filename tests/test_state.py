@@ -7,6 +7,7 @@ fields), never from the store's own encoder.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
@@ -29,7 +30,7 @@ from autobot_lib.state import (BotState, RedisStore, SQLiteStore, StateAccessDen
                                StateUnavailable, open_store)
 from conftest import REPO, free_port
 from redis_fixture import PASSWORD, RedisServer, redis_server, redis_server_with_password  # noqa: F401 (fixtures)
-from state_samples import journal_records, other_state, rich_state, utc
+from state_samples import closed_trades, journal_records, other_state, rich_state, utc
 
 WRONG_PASSWORD = "wrong-pw-9d1e77"
 
@@ -171,6 +172,41 @@ def test_processed_client_order_ids_are_remembered_across_stores(backend):
     assert backend.open().processed([]) == set()
 
 
+def test_closed_trades_are_kept_each_once_and_read_by_exit_time(backend):
+    store = backend.open()
+    trades = closed_trades()
+    store.append_trades(trades[:2])
+    store.append_trades(trades[1:])          # the second again, as a retried write sends it: still kept once
+    store.append_trades([])
+    fresh = backend.open()
+    as_dicts = lambda kept: [t.to_dict() for t in kept]  # noqa: E731 (NaN compares as None)
+    assert as_dicts(fresh.read_trades()) == as_dicts(trades)
+    assert as_dicts(fresh.read_trades("2025-03-04", "2025-03-05")) == as_dicts(trades[:2])     # one UTC day
+    assert as_dicts(fresh.read_trades(start=utc("2025-03-04 13:00:00.5"))) == as_dicts(trades[1:])  # from: in
+    assert as_dicts(fresh.read_trades(end=utc("2025-03-04 13:00:00.5"))) == as_dicts(trades[:1])    # to: out
+    assert fresh.read_trades("2025-03-06") == []
+    adopted = fresh.read_trades("2025-03-05")[0]
+    assert math.isnan(adopted.exit_price) and math.isnan(adopted.r_multiple) and adopted.entry_regime is None
+    winner = fresh.read_trades(end="2025-03-04 07:00")[0]
+    assert winner.exit_time == utc("2025-03-04 06:15:02.125") and winner.pnl == 168.2011
+    assert winner.entry_rules == "STRONG_UPTREND,MACD_CROSS_UP" and winner.funding == 0.4312
+
+
+def test_a_corrupt_trade_names_where_it_is_and_the_fix(backend, tmp_path):
+    store = backend.open()
+    store.append_trades(closed_trades()[:1])
+    if backend.name == "redis":
+        store._client.zadd("autobot:trades", {'{"version": 1, "trade": {"symbol": "X"}}': 1})
+        where = "autobot:trades"
+    else:
+        with sqlite3.connect(tmp_path / "data" / "state.sqlite3") as db:
+            db.execute("UPDATE trades SET doc = '{not json'")
+        where = "table trades row 1"
+    with pytest.raises(StateCorrupt) as caught:
+        backend.open().read_trades()
+    assert where in str(caught.value) and "CSV trade log" in str(caught.value)
+
+
 @pytest.mark.parametrize("symbol, payload, expected", [
     (None, "{not json", "not JSON"),
     (None, '{"version": 99}', "newer autobot: upgrade"),
@@ -194,6 +230,17 @@ def test_a_corrupt_payload_names_where_it_is_and_the_fix(backend, symbol, payloa
 
 
 # --- Redis: keys, transactions, outages, credentials -------------------------------------------------------
+
+def test_redis_keeps_trades_in_a_sorted_set_scored_by_exit_time(redis_server):
+    store = RedisStore("127.0.0.1", redis_server.port)
+    store.append_trades(closed_trades()[:1])
+    with redis_server.client() as raw:
+        [(member, score)] = raw.zrange("autobot:trades", 0, -1, withscores=True)
+    doc = json.loads(member)
+    assert score == utc("2025-03-04 06:15:02.125").value // 1_000_000 and doc["version"] == 1
+    assert doc["trade"]["exit_time"] == "2025-03-04T06:15:02.125000+00:00" and doc["trade"]["pnl"] == 168.2011
+    store.close()
+
 
 def test_redis_uses_the_seed_keys(redis_server):
     store = RedisStore("127.0.0.1", redis_server.port)

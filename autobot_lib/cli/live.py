@@ -13,7 +13,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "then run the one decision pipeline on every closed bar and execute it: market entries, "
                     "protective reduce-only stops through Binance's algo endpoint, trailing, exits. State goes "
                     "to Redis or SQLite (STATE_STORE), alerts to Telegram/Slack, metrics to /metrics "
-                    "(METRICS_PORT). Modes: dry-run simulates fills in-process on live data; testnet uses "
+                    "(METRICS_PORT). Each closed trade is appended to live_trades_<mode>.csv in the data folder "
+                    "(donchian.data_dir for the Donchian strategy, else the folder of STATE_DB_PATH) and kept in "
+                    "the state store, for the daily report. Modes: dry-run simulates fills in-process on live "
+                    "data; testnet uses "
                     "Binance demo trading (demo-trading keys); live trades real money and needs --confirm-live.",
         epilog="Examples: autobot live --mode dry-run --symbols BTCUSDT ETHUSDT;  "
                "autobot live --mode testnet --symbols BTCUSDT --base-url http://127.0.0.1:8765 (the local venue). "
@@ -53,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from autobot_lib.live.launch import LaunchError, run_live, settings_mode, startup_banner
     from autobot_lib.live.logs import setup_logging_from_settings
     from autobot_lib.live.metrics import BotMetrics
+    from autobot_lib.live.trade_log import trade_log_path
     from autobot_lib.notify.notifier import Notifier
     from autobot_lib.state import open_store
 
@@ -67,13 +71,15 @@ def run(args: argparse.Namespace) -> int:
         port = metrics.serve(settings.METRICS_PORT, host=settings.METRICS_HOST)
         print(f"metrics on http://{settings.METRICS_HOST}:{port}/metrics", flush=True)
     store = open_store(settings)
+    trade_log = trade_log_path(settings, args.mode)
+    print(f"closed trades: {trade_log} and the state store", flush=True)
     notifier = Notifier.from_settings(settings)
     try:
         engine = asyncio.run(run_live(settings, args.mode, symbols, base_url=args.base_url,
                                       confirm_live=args.confirm_live, duration_s=args.duration, max_bars=args.bars,
                                       store=store, notifier=notifier, metrics=metrics, rearm_by=args.rearm,
                                       early=getattr(args, "early_signals", None), rules=load_rules(args.params),
-                                      heartbeat=Heartbeat(settings.HEARTBEAT_FILE, metrics)))
+                                      heartbeat=Heartbeat(settings.HEARTBEAT_FILE, metrics), trade_log=trade_log))
     except LaunchError as exc:
         print(f"autobot: refused: {exc}", file=sys.stderr)
         return 2

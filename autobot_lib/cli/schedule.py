@@ -11,7 +11,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                               description="Render notebooks/04_daily_report for the previous UTC day every day at "
                                           "--at (UTC) into OUT/<day>/, until stopped; --once renders one day and "
                                           "exits (for cron or a systemd timer). Rerunning a day replaces its "
-                                          "report whole.")
+                                          "report whole. To report what the live bot traded, give its trade log "
+                                          "(-p trades_csv data/live_trades_live.csv) or its state store "
+                                          "(-p state_store settings, or a SQLite file); with neither the report "
+                                          "backtests the data.")
     schedule.add_argument("job", choices=["daily-report"])
     schedule.add_argument("--at", default="00:05", help="UTC time of day HH:MM (default: %(default)s)")
     schedule.add_argument("--once", action="store_true", help="render one report now and exit")

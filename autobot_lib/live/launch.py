@@ -163,16 +163,18 @@ def market_clients(mode: str, settings: Settings, base_url: str | None):
 @contextlib.asynccontextmanager
 async def open_session(settings: Settings, mode: str, symbols: list[str], *, base_url: str | None = None,
                        confirm_live: bool = False, store=None, notifier=None, metrics=None,
-                       limiter: RateLimiter | None = None, heartbeat=None, rules=None):
+                       limiter: RateLimiter | None = None, heartbeat=None, rules=None, trade_log=None):
     """A connected, not yet started :class:`~autobot_lib.live.session.LiveSession` for ``mode`` (the mode's
     rules checked, keys verified); its connections close on exit. For callers that need the session
-    itself, such as the live-session notebook; :func:`run_live` is the command's form."""
+    itself, such as the live-session notebook; :func:`run_live` is the command's form. Each closed trade
+    goes to ``store`` and to the CSV ``trade_log`` (:mod:`autobot_lib.live.trade_log`), those given."""
     from autobot_lib.exchange.ccxt_broker import market_filters
     from autobot_lib.exchange.paper import PaperBroker
     from autobot_lib.live.announcer import Announcer
     from autobot_lib.live.engine import LiveEngine
     from autobot_lib.live.feed import BarFeed
     from autobot_lib.live.session import LiveSession
+    from autobot_lib.live.trade_log import trade_keepers
 
     check_mode(mode, settings, confirm_live, base_url)
     if settings.TELEGRAM_COMMANDS and not (settings.TELEGRAM_BOT_TOKEN and settings.TELEGRAM_CHAT_ID):
@@ -208,6 +210,7 @@ async def open_session(settings: Settings, mode: str, symbols: list[str], *, bas
 
         engine = LiveEngine(settings, broker, symbols, rules=rules, store=store, metrics=metrics,
                             bar_length=timeframe_delta(settings.TIMEFRAME), alert=alert)
+        engine.trade_listeners.extend(trade_keepers(store, trade_log))
         feed = BarFeed(pro, ids, settings.TIMEFRAME, backoff_s=settings.WEBSOCKET_RECONNECT_DELAY,
                        max_backoff_s=settings.WEBSOCKET_MAX_RECONNECT_DELAY)
         session = LiveSession(engine, feed, rest,
@@ -230,7 +233,7 @@ async def run_live(settings: Settings, mode: str, symbols: list[str], *, base_ur
                    confirm_live: bool = False, duration_s: float | None = None, max_bars: int | None = None,
                    store=None, notifier=None, metrics=None, limiter: RateLimiter | None = None,
                    heartbeat=None, rearm_by: str | None = None, early: list[str] | None = None,
-                   telegram_base_url: str | None = None, on_control=None, rules=None):
+                   telegram_base_url: str | None = None, on_control=None, rules=None, trade_log=None):
     """Check the mode, connect, warm up, reconcile, then decide on every closed bar. Returns the engine.
     ``early``: SIGUSR1s the caller caught before this ran (the command installs its catcher first thing).
 
@@ -239,14 +242,14 @@ async def run_live(settings: Settings, mode: str, symbols: list[str], *, base_ur
     (:mod:`autobot_lib.live.control`) is served on 127.0.0.1:CONTROL_API_PORT when CONTROL_API_TOKEN is set,
     and to Telegram commands from TELEGRAM_CHAT_ID when TELEGRAM_COMMANDS is on; ``on_control(control)``
     receives it in-process (the notebook). ``rules``: AUTOBOT's rule set (a params file's ``rules:``), the
-    defaults when None."""
+    defaults when None. ``trade_log``: the CSV each closed trade is appended to (:func:`open_session`)."""
     loop = asyncio.get_running_loop()
     early = early if early is not None else []   # a SIGUSR1 while starting is kept, not fatal, and applied below
     loop.add_signal_handler(signal.SIGUSR1, early.append, "SIGUSR1")
     try:
         async with open_session(settings, mode, symbols, base_url=base_url, confirm_live=confirm_live, store=store,
                                 notifier=notifier, metrics=metrics, limiter=limiter, heartbeat=heartbeat,
-                                rules=rules) as session:
+                                rules=rules, trade_log=trade_log) as session:
             engine = session.engine
             loop.add_signal_handler(signal.SIGUSR1, engine.halt, "SIGUSR1")
             fronts = _Fronts(settings, Control(engine, loop=loop), telegram_base_url)

@@ -4,7 +4,8 @@
   day, open positions with their stop order ids and client order ids, pending order intents, the last
   processed bar and streaming-indicator state per symbol. Serialised as versioned JSON.
 - :class:`StateStore` (``port``): ``load``, ``save`` (one transaction), ``append_journal`` /
-  ``read_journal``, ``mark_processed`` / ``processed`` (idempotency), ``healthy``, ``close``; the errors
+  ``read_journal``, ``append_trades`` / ``read_trades`` (closed trades, each kept once), ``mark_processed`` /
+  ``processed`` (idempotency), ``healthy``, ``close``; the errors
   ``StateUnavailable`` (keep trading in memory and alert), ``StateAccessDenied``, ``StateCorrupt``.
 - :class:`RedisStore` (keys ``autobot:state``, ``autobot:positions``, ``autobot:signals``, as the AUTOBOT
   seed names them) and :class:`SQLiteStore` (the embedded default).

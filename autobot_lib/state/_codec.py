@@ -1,4 +1,5 @@
-"""BotState <-> JSON: one document for the snapshot and one per open position, each versioned.
+"""BotState <-> JSON: one document for the snapshot and one per open position, each versioned; a closed
+trade (:class:`~autobot_lib.live.ledger.LiveTrade`) is one versioned document too.
 
 Decimals travel as strings, timestamps as ISO 8601 in UTC, dates as ISO days; floats as JSON numbers
 (Python writes the shortest repr, so they read back exactly). Adapters store the documents and turn a
@@ -8,6 +9,7 @@ Decimals travel as strings, timestamps as ISO 8601 in UTC, dates as ISO days; fl
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import fields
 from datetime import date
 from decimal import Decimal
@@ -17,6 +19,7 @@ import pandas as pd
 
 from autobot_lib.data.frame import to_utc
 from autobot_lib.journal import JournalRecord
+from autobot_lib.live.ledger import LiveTrade
 from autobot_lib.model import IntentKind, OrderIntent, Position, Side, TradingState
 from autobot_lib.state.snapshot import BotState, OpenPosition, PendingOrder
 
@@ -157,3 +160,32 @@ def decode_record(part: str, text: str | bytes) -> JournalRecord:
 
 def record_time(record: JournalRecord) -> pd.Timestamp:
     return to_utc(record.timestamp)
+
+
+# a trade's float fields (NaN travels as null) and its times (ISO 8601)
+_TRADE_FLOATS = tuple(f.name for f in fields(LiveTrade) if f.type == "float")
+_TRADE_TIMES = ("entry_time", "exit_time")
+
+
+def encode_trade(trade: LiveTrade) -> str:
+    return _dumps({"version": VERSION, "trade": trade.to_dict()})
+
+
+def _trade(values: dict[str, Any]) -> LiveTrade:
+    values = dict(values)
+    for name in _TRADE_TIMES:
+        values[name] = to_utc(values[name])
+    for name in _TRADE_FLOATS:
+        values[name] = math.nan if values[name] is None else float(values[name])
+    return LiveTrade(**values)
+
+
+def decode_trade(part: str, text: str | bytes) -> LiveTrade:
+    """A closed trade from its document; raises :class:`PayloadError` naming ``part``."""
+    doc = _parse(part, text)
+    return _build(part, lambda: _trade(doc["trade"]))
+
+
+def trade_time(trade: LiveTrade) -> pd.Timestamp:
+    """When the trade closed: the key trades are kept and read by."""
+    return to_utc(trade.exit_time)

@@ -19,6 +19,7 @@ from typing import Iterable, Protocol, runtime_checkable
 import pandas as pd
 
 from autobot_lib.journal import JournalRecord
+from autobot_lib.live.ledger import LiveTrade
 from autobot_lib.state.snapshot import BotState
 
 
@@ -54,6 +55,14 @@ class StateStore(Protocol):
 
     def read_journal(self, since: pd.Timestamp | str | None = None) -> list[JournalRecord]:
         """Records whose bar timestamp is at or after ``since`` (all when None), in the order appended."""
+
+    def append_trades(self, trades: Iterable[LiveTrade]) -> None:
+        """Keep closed trades, all of them (a trade log is small). Appending a trade already kept is harmless:
+        a write that failed can simply be tried again."""
+
+    def read_trades(self, start: pd.Timestamp | str | None = None,
+                    end: pd.Timestamp | str | None = None) -> list[LiveTrade]:
+        """Trades that closed at or after ``start`` and before ``end`` (no bound when None), by exit time."""
 
     def mark_processed(self, client_order_ids: Iterable[str]) -> None:
         """Remember client order ids whose outcome is already in the state (fills applied, stops placed)."""

@@ -8,6 +8,8 @@ Key layout (db ``REDIS_DB``):
 ``autobot:signals``         stream  the decision journal: one entry per record, field ``record`` (JSON),
                                     capped at ``journal_cap`` entries (oldest dropped)
 ``autobot:orders:processed`` set    client order ids whose outcome is already in the snapshot
+``autobot:trades``          zset    closed trades: member the trade document (JSON, versioned), score its
+                                    exit time in ms since the epoch (UTC); every trade kept, each once
 ==========================  ======  ==============================================================
 
 :meth:`RedisStore.save` writes ``autobot:state`` and ``autobot:positions`` in one MULTI/EXEC
@@ -30,6 +32,7 @@ from redis.retry import Retry
 
 from autobot_lib.data.frame import to_utc
 from autobot_lib.journal import JournalRecord
+from autobot_lib.live.ledger import LiveTrade
 from autobot_lib.state import _codec
 from autobot_lib.state.port import StateAccessDenied, StateCorrupt, StateUnavailable
 from autobot_lib.state.snapshot import BotState
@@ -38,6 +41,7 @@ STATE_KEY = "autobot:state"
 POSITIONS_KEY = "autobot:positions"
 SIGNALS_KEY = "autobot:signals"
 PROCESSED_KEY = "autobot:orders:processed"
+TRADES_KEY = "autobot:trades"
 JOURNAL_CAP = 50_000      # about a year of hourly bars for five symbols
 _PAGE = 1_000             # stream entries fetched per round trip when reading the journal
 
@@ -157,6 +161,31 @@ class RedisStore:
                 if len(page) < _PAGE:
                     return records
                 cursor = "(" + page[-1][0]                 # exclusive: after the last entry read
+
+    def append_trades(self, trades: Iterable[LiveTrade]) -> None:
+        scored = {_codec.encode_trade(t): _codec.trade_time(t).value // 1_000_000 for t in trades}
+        if scored:
+            with self._talking(f"appending to {TRADES_KEY}"):
+                self._client.zadd(TRADES_KEY, scored)       # a member already there stays once
+
+    def read_trades(self, start: pd.Timestamp | str | None = None,
+                    end: pd.Timestamp | str | None = None) -> list[LiveTrade]:
+        low, high = (None if t is None else to_utc(t) for t in (start, end))
+        # scores are whole milliseconds: fetch the span around the bounds, then cut it exactly on the times
+        with self._talking(f"reading {TRADES_KEY}"):
+            texts = self._client.zrangebyscore(TRADES_KEY, "-inf" if low is None else low.value // 1_000_000,
+                                               "+inf" if high is None else -(-high.value // 1_000_000))
+        trades = []
+        for text in texts:
+            try:
+                trade = _codec.decode_trade(TRADES_KEY, text)
+            except _codec.PayloadError as exc:
+                raise StateCorrupt(f"Redis {self.address} key {exc}; the trade is also in the CSV trade log: remove "
+                                   f"it with ZREM {TRADES_KEY} <member>, or repair it from the CSV") from None
+            when = _codec.trade_time(trade)
+            if (low is None or when >= low) and (high is None or when < high):
+                trades.append(trade)
+        return trades
 
     def mark_processed(self, client_order_ids: Iterable[str]) -> None:
         ids = list(client_order_ids)

@@ -6,7 +6,9 @@ Tables (schema version in ``PRAGMA user_version``):
 - ``positions(symbol, doc)``: one position document per open position;
 - ``journal(id, ts_ns, doc)``: decision records, ``ts_ns`` the bar time in UTC nanoseconds; the newest
   ``journal_cap`` are kept;
-- ``processed_orders(client_order_id)``.
+- ``processed_orders(client_order_id)``;
+- ``trades(id, exit_ns, doc)``: closed trades (JSON, versioned), ``exit_ns`` the exit time in UTC
+  nanoseconds; every trade is kept, each document once.
 
 The database runs in WAL mode with ``synchronous=FULL``: :meth:`SQLiteStore.save` is one transaction, so
 a crash (even SIGKILL mid-write) leaves the previous snapshot, and once ``save`` returns the snapshot
@@ -25,6 +27,7 @@ import pandas as pd
 
 from autobot_lib.data.frame import to_utc
 from autobot_lib.journal import JournalRecord
+from autobot_lib.live.ledger import LiveTrade
 from autobot_lib.state import _codec
 from autobot_lib.state.port import StateCorrupt, StateUnavailable
 from autobot_lib.state.snapshot import BotState
@@ -38,6 +41,9 @@ CREATE TABLE IF NOT EXISTS positions (symbol TEXT PRIMARY KEY, doc TEXT NOT NULL
 CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY AUTOINCREMENT, ts_ns INTEGER NOT NULL, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS journal_ts ON journal (ts_ns);
 CREATE TABLE IF NOT EXISTS processed_orders (client_order_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS trades (id INTEGER PRIMARY KEY AUTOINCREMENT, exit_ns INTEGER NOT NULL,
+                                   doc TEXT NOT NULL UNIQUE);
+CREATE INDEX IF NOT EXISTS trades_exit ON trades (exit_ns);
 """
 
 
@@ -138,6 +144,25 @@ class SQLiteStore:
             return [_codec.decode_record(f"row {row_id}", doc) for row_id, doc in rows]
         except _codec.PayloadError as exc:
             raise StateCorrupt(f"state file {self.path} table journal {exc}; delete that row") from None
+
+    def append_trades(self, trades: Iterable[LiveTrade]) -> None:
+        rows = [(_codec.trade_time(t).value, _codec.encode_trade(t)) for t in trades]
+        if rows:
+            with self._transaction("appending to the trades") as db:
+                db.executemany("INSERT OR IGNORE INTO trades (exit_ns, doc) VALUES (?, ?)", rows)   # each once
+
+    def read_trades(self, start: pd.Timestamp | str | None = None,
+                    end: pd.Timestamp | str | None = None) -> list[LiveTrade]:
+        low = -(2 ** 63) if start is None else to_utc(start).value
+        high = 2 ** 63 - 1 if end is None else to_utc(end).value
+        with self._guard("reading the trades"), self._lock:
+            rows = self._db.execute("SELECT id, doc FROM trades WHERE exit_ns >= ? AND exit_ns < ? "
+                                    "ORDER BY exit_ns, id", (low, high)).fetchall()
+        try:
+            return [_codec.decode_trade(f"row {row_id}", doc) for row_id, doc in rows]
+        except _codec.PayloadError as exc:
+            raise StateCorrupt(f"state file {self.path} table trades {exc}; the trade is also in the CSV trade log: "
+                               "delete that row, or repair it from the CSV") from None
 
     def mark_processed(self, client_order_ids: Iterable[str]) -> None:
         ids = [(i,) for i in client_order_ids]
