@@ -23,6 +23,7 @@ from aiohttp import WSMsgType, web
 
 from autobot_lib.data.frame import timeframe_seconds
 from autobot_lib.exchange.venue.errors import BinanceError
+from autobot_lib.exchange.venue.responses import Shapes
 
 if TYPE_CHECKING:
     from autobot_lib.exchange.venue.server import VenueServer
@@ -105,6 +106,13 @@ class Streams:
                 if not all([await s for s in sent]):
                     break
 
+    async def push_account_events(self) -> None:
+        """Send what the account queued (orders, algo orders, account changes) to the user-data sockets."""
+        events = self.server.account.take_events()
+        if events:
+            shapes = Shapes(self.server.account)
+            await self.push_user([shapes.event(e) for e in events])
+
     async def push_user(self, events: list[dict]) -> None:
         for ws, request in list(self.user.items()):
             for event in events:
@@ -112,7 +120,7 @@ class Streams:
                     break
 
     async def _send(self, ws: web.WebSocketResponse, request: web.Request, payload: dict) -> bool:
-        fault = self.server.stream_fault(request.path)
+        fault = self.server.faults.for_stream(request.path)
         if fault is not None or ws.closed:
             if request.transport is not None:
                 request.transport.abort()  # a dropped connection, not a clean close

@@ -89,7 +89,7 @@ class TradingApi:
             try:
                 answer = handler(params, self.server.now_ms())
             finally:
-                await self.server.publish_account_events()
+                await self.server.streams.push_account_events()
             return web.json_response(answer)
         return endpoint
 
