@@ -5,14 +5,24 @@ bot and a test, never share or collide on a metric. Labels stay low-cardinality:
 configured universe and an unknown reason are counted as ``other``. Series with known label values start
 at 0, so ``increase(...)`` in an alert rule sees the first error too.
 
+Who records what: the executor counts every closed trade (``trade_closed``; a trade whose R is unknown
+counts, and is left out of the R average only), each take-profit order placed, the single target and each
+ladder level (``tp_order_placed``), and each one the exchange filled (``tp_filled``); the engine counts
+refusals (``order_error``: Binance's code goes through the one table, :func:`autobot_lib.exchange.errors.
+reason_for`); the emergency-flatten policy calls ``flatten_failed`` and ``flatten_partial``, whose reasons
+are a closed set (a reason outside it is a programming error and raises).
+
 >>> m = BotMetrics(account="main", universe=["BTCUSDT"], timeframe="1h")
->>> m.signal_emitted("BTCUSDT"); m.order_error("nonce")
+>>> m.signal_emitted("BTCUSDT"); m.order_error("nonce"); m.order_error("-2019")
 >>> b'bot_signal_emitted_total{symbol="BTCUSDT",timeframe="1h"} 1.0' in m.exposition()
 True
+>>> m.registry.get_sample_value("bot_order_errors_total", {"account": "main", "reason": "order"})
+1.0
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import deque
 from typing import Iterable
@@ -20,9 +30,12 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
 
+from autobot_lib.exchange.errors import ERROR_REASONS, reason_for, reason_of
+from autobot_lib.exchange.ports import BrokerError, ErrorPolicy
+
 DEFAULT_PORT = 9108
 ORDER_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)  # seconds, the seed's buckets
-ORDER_ERROR_REASONS = ("auth", "nonce", "order", "time_drift", "rate_limit", "network")
+ORDER_ERROR_REASONS = ERROR_REASONS + ("time_drift",)
 FLATTEN_FAILURE_REASONS = ("order_error", "missing_handler", "no_response")
 FLATTEN_PARTIAL_REASONS = ("not_profitable", "no_response")
 TP_FILL_REASONS = ("take_profit", "tp_ladder")
@@ -59,6 +72,23 @@ def _bounded(value: str, allowed: Iterable[str]) -> str:
     return value if value in allowed else OTHER
 
 
+def _one_of(value: str, allowed: tuple[str, ...], what: str) -> str:
+    if value not in allowed:
+        raise ValueError(f"{what} reason {value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _error_reason(reason: str | int | BrokerError) -> str:
+    """A failure as its reason (see :meth:`BotMetrics.order_error`)."""
+    if isinstance(reason, BrokerError):
+        return reason_of(reason)
+    if isinstance(reason, int) or reason.lstrip("-").isdigit():
+        return reason_for(int(reason))
+    if reason in tuple(ErrorPolicy):
+        return reason_for(None, policy=reason)
+    return reason
+
+
 class BotMetrics:
     def __init__(self, account: str = "default", universe: Iterable[str] = (), timeframe: str = "1h",
                  registry: CollectorRegistry | None = None):
@@ -85,7 +115,7 @@ class BotMetrics:
         self.heartbeat_ts = Gauge("bot_heartbeat_ts", "Last heartbeat, epoch seconds", registry=r)
         self.flatten_failures = Counter("flatten_failures_total", "Unsuccessful emergency flattens",
                                         L["flatten_failures_total"], registry=r)
-        self.flatten_partial = Counter("flatten_partial_total", "Emergency flattens skipped or partial",
+        self.flatten_partials = Counter("flatten_partial_total", "Emergency flattens skipped or partial",
                                        L["flatten_partial_total"], registry=r)
         self.tp_orders_placed = Counter("tp_orders_placed_total", "Take-profit orders placed",
                                         L["tp_orders_placed_total"], registry=r)
@@ -105,7 +135,7 @@ class BotMetrics:
         for reason in FLATTEN_FAILURE_REASONS:
             self.flatten_failures.labels(a, reason)
         for reason in FLATTEN_PARTIAL_REASONS:
-            self.flatten_partial.labels(a, reason)
+            self.flatten_partials.labels(a, reason)
         for kind in ORDER_KINDS:
             self.order_latency.labels(a, kind)
         self.time_drift_ms.labels("exchange")
@@ -129,14 +159,20 @@ class BotMetrics:
     def signal_emitted(self, symbol: str, timeframe: str | None = None) -> None:
         self.signals.labels(self._symbol(symbol), timeframe or self.timeframe).inc()
 
-    def trade_closed(self, r_multiple: float) -> None:
-        """Count a closed trade and update the mean R of the last 30 exits."""
+    def trade_closed(self, r_multiple: float | None) -> None:
+        """Count a closed trade, every one; its R joins the mean R of the last 30 exits unless it is unknown
+        (NaN or None: an exit the exchange's books did not show)."""
         self.trades.labels(self.account).inc()
+        if r_multiple is None or math.isnan(r_multiple):
+            return
         self._last_r.append(r_multiple)
         self.avg_r_atr_30.labels(self.account).set(sum(self._last_r) / len(self._last_r))
 
-    def order_error(self, reason: str) -> None:
-        self.order_errors.labels(self.account, _bounded(reason, ORDER_ERROR_REASONS)).inc()
+    def order_error(self, reason: str | int | BrokerError) -> None:
+        """Count a failure under its reason: a reason's name, a :class:`BrokerError`, a Binance code (or its
+        text, e.g. ``"-2019"``) or, for a failure without a code, its policy's name (``"retry"``), each
+        through the one table (:func:`autobot_lib.exchange.errors.reason_for`)."""
+        self.order_errors.labels(self.account, _bounded(_error_reason(reason), ORDER_ERROR_REASONS)).inc()
 
     def set_time_drift_ms(self, drift_ms: float, source: str = "exchange") -> None:
         self.time_drift_ms.labels(source).set(drift_ms)
@@ -145,10 +181,16 @@ class BotMetrics:
         self.heartbeat_ts.set(epoch_seconds)
 
     def flatten_failed(self, reason: str) -> None:
-        self.flatten_failures.labels(self.account, _bounded(reason, FLATTEN_FAILURE_REASONS)).inc()
+        """An emergency flatten that failed: ``order_error`` (the close was refused), ``missing_handler``
+        (nothing to send it with), ``no_response`` (the exchange never answered). Any other reason raises."""
+        self.flatten_failures.labels(self.account, _one_of(reason, FLATTEN_FAILURE_REASONS, "flatten failure")).inc()
 
-    def flatten_partly(self, reason: str) -> None:
-        self.flatten_partial.labels(self.account, _bounded(reason, FLATTEN_PARTIAL_REASONS)).inc()
+    def flatten_partial(self, reason: str) -> None:
+        """An emergency flatten skipped or done in part: ``not_profitable``, ``no_response``. Any other
+        reason raises."""
+        self.flatten_partials.labels(self.account, _one_of(reason, FLATTEN_PARTIAL_REASONS, "partial flatten")).inc()
+
+    flatten_partly = flatten_partial
 
     def tp_order_placed(self, symbol: str, side: str) -> None:
         self.tp_orders_placed.labels(self.account, self._symbol(symbol), _bounded(side.lower(), SIDES)).inc()
