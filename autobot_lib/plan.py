@@ -27,9 +27,11 @@ from dataclasses import dataclass
 
 from autobot_lib.backtest.costs import CostModel, cost_model
 from autobot_lib.config import Settings
-from autobot_lib.indicators import FeatureSpec
+from autobot_lib.data.frame import OHLCV_COLUMNS
+from autobot_lib.indicators import EMA_ROLES, FeatureSpec
 from autobot_lib.regime import RegimeParams
 from autobot_lib.risk.params import NotionalCap, RiskParams
+from autobot_lib.rules.expr import ConditionError
 from autobot_lib.rules.rule import RuleSet
 from autobot_lib.strategy import DonchianStrategy, RuleStrategy, Strategy
 
@@ -62,23 +64,54 @@ class Plan:
 
 
 def compile_plan(settings: Settings, rules: RuleSet | None = None) -> Plan:
-    """The plan for ``settings.STRATEGY`` (``rules``: AUTOBOT's rule set, the defaults when None)."""
+    """The plan for ``settings.STRATEGY`` (``rules``: AUTOBOT's rule set, the defaults when None). Its
+    features are only those its strategy and risk path read (:func:`feature_spec`)."""
     risk = risk_params(settings)
+    strategy = strategy_for(settings, rules)
+    regime = regime_params(settings)
     safety = SafetyLimits(settings.KILL_SWITCH_MAX_ERRORS, settings.KILL_SWITCH_ERROR_WINDOW_SEC,
                           settings.KILL_SWITCH_MAX_DRIFT_MS, risk.daily_loss_limit)
-    return Plan(strategy_for(settings, rules), feature_spec(settings), regime_params(settings), risk,
-                cost_model(settings), safety, settings.TIMEFRAME, settings.BACKTEST_HALT_REARM)
+    return Plan(strategy, feature_spec(settings, strategy, risk, regime), regime, risk, cost_model(settings), safety,
+                settings.TIMEFRAME, settings.BACKTEST_HALT_REARM)
 
 
-def feature_spec(settings: Settings) -> FeatureSpec:
+def feature_spec(settings: Settings, strategy: Strategy | None = None, risk: RiskParams | None = None,
+                 regime: RegimeParams | None = None) -> FeatureSpec:
+    """Every feature the settings' periods define; given the plan's strategy (and risk parameters and
+    regime detector), only what they read: the strategy's columns, ATR and ADX (stops, sizing, the gate),
+    the exit channel when one is used, and the regime detector's inputs (every plan has regimes: the
+    journal and the trades record them)."""
     s = settings
     channels = {20, 10, s.donchian.channel_len, s.donchian.exit_channel_len}
-    return FeatureSpec(
-        rsi=s.RSI_PERIOD, ema=tuple(sorted({s.EMA_SHORT, s.EMA_LONG, s.EMA_TREND, s.EMA_MAJOR})),
+    roles = dict(zip(EMA_ROLES, (s.EMA_SHORT, s.EMA_LONG, s.EMA_TREND, s.EMA_MAJOR)))
+    full = FeatureSpec(
+        rsi=s.RSI_PERIOD, ema=tuple(sorted(set(roles.values()))),
         macd=(s.MACD_FAST, s.MACD_SLOW, s.MACD_SIGNAL), bb=(s.BB_PERIOD, s.BB_STD),
         atr=s.donchian.atr_len if s.STRATEGY == "donchian" else s.ATR_PERIOD, adx=s.ADX_PERIOD,
         donchian=tuple(sorted(channels, reverse=True)), volume_sma=s.VOLUME_SMA_PERIOD,
+        ema_roles=tuple(roles.items()), constants=(("adx_minimum", float(s.ADX_MINIMUM)),),
     )
+    if strategy is None:
+        return full
+    risk = risk or risk_params(settings)
+    regime = regime or regime_params(settings)
+    reads = {*strategy.reads, *regime.columns}
+    if risk.exit_channel:
+        reads |= {f"dc_upper_{risk.exit_channel}", f"dc_lower_{risk.exit_channel}"}
+    try:
+        spec = full.reading(reads)
+    except KeyError as exc:
+        raise ConditionError(str(exc)) from None
+    available = {*spec.columns, *OHLCV_COLUMNS, "regime", "regime_code", "regime_age", "adx_prev"}
+    missing = sorted(strategy.reads - available)
+    if missing:
+        known = sorted({*full.columns, *OHLCV_COLUMNS, "regime_age", "adx_prev"} - {"ema_9", "ema_21", "ema_50",
+                                                                                     "ema_200"})
+        raise ConditionError(
+            f"the {strategy.name} strategy reads unknown feature(s) {missing}: the EMAs are ema_short, ema_long, "
+            f"ema_trend, ema_major (periods EMA_SHORT, EMA_LONG, EMA_TREND, EMA_MAJOR) or ema_<period>; the "
+            f"Donchian channels dc_upper_<n>, dc_lower_<n>, dc_mid_<n>; others: {', '.join(known)}")
+    return spec
 
 
 def regime_params(settings: Settings) -> RegimeParams:

@@ -54,6 +54,11 @@ class RegimeParams:
     def ema_column(self) -> str:
         return f"ema_{self.ema_period}"
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The feature columns the detector reads."""
+        return ("adx", self.ema_column, "rsi")
+
 
 def classify(adx: Any, close: Any, ema_long: Any, rsi: Any, params: RegimeParams = RegimeParams()) -> Any:
     """Regime codes: 1 bull, -1 bear, 0 range, NaN while any input is NaN. Arrays or scalars."""

@@ -23,6 +23,7 @@ class Strategy(Protocol):
     name: str
     lookback: int
     uses_adx_gate: bool
+    reads: frozenset[str]           # the feature columns its signal reads (the plan computes only what is read)
 
     def evaluate(self, features: pd.DataFrame) -> RuleEvaluation: ...
 
@@ -42,6 +43,7 @@ class RuleStrategy:
             raise ValueError(f"activation threshold must be in (0, 1], got {threshold!r}")
         self.rules, self.threshold = rules, threshold
         self.lookback = rules.lookback
+        self.reads = frozenset(rules.columns)
 
     def evaluate(self, features: pd.DataFrame) -> RuleEvaluation:
         return self.rules.evaluate(features, self.threshold)
@@ -65,6 +67,7 @@ class DonchianStrategy:
     def __init__(self, channel_len: int = 20):
         self.channel_len = channel_len
         self.upper, self.lower = f"dc_upper_{channel_len}", f"dc_lower_{channel_len}"
+        self.reads = frozenset({"close", self.upper, self.lower})
         self.names = (f"DONCHIAN_{channel_len}_BREAKOUT_LONG", f"DONCHIAN_{channel_len}_BREAKOUT_SHORT")
 
     def evaluate(self, features: pd.DataFrame) -> RuleEvaluation:

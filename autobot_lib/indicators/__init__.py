@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,7 @@ import pandas as pd
 from autobot_lib.indicators import _kernels as _k
 
 __all__ = [
-    "Indicator", "IndicatorStream", "FeatureSpec", "FeatureStream", "compute_features",
+    "Indicator", "IndicatorStream", "FeatureSpec", "EMA_ROLES", "FeatureStream", "compute_features",
     "EMA", "SMA", "RSI", "MACD", "BBANDS", "ATR", "ADX", "DONCHIAN", "VOLUME_SMA",
     "ema", "sma", "rsi", "macd", "bollinger", "atr", "adx", "donchian", "volume_sma",
 ]
@@ -265,46 +265,124 @@ def donchian(data: pd.DataFrame, period: int = 20) -> pd.DataFrame:
 
 # --- the feature set the rules read ---------------------------------------------------------------
 
+EMA_ROLES = ("short", "long", "trend", "major")
+"""The EMAs the settings name (EMA_SHORT, EMA_LONG, EMA_TREND, EMA_MAJOR): columns ``ema_short`` ...,
+whatever their periods. ``ema_<n>`` is the EMA of period n, for any n a rule asks for."""
+
+_GROUPS = {"rsi": "rsi", "macd": "macd", "macd_signal": "macd", "macd_hist": "macd", "atr": "atr",
+           "adx": "adx", "plus_di": "adx", "minus_di": "adx", "volume_sma": "volume_sma",
+           **{c: "bb" for c in ("bb_mid", "bb_upper", "bb_lower", "bb_width", "bb_pctb")}}
+_PER_PERIOD = {"ema_": "ema", "dc_upper_": "donchian", "dc_lower_": "donchian", "dc_mid_": "donchian"}
+
+
 @dataclass(frozen=True)
 class FeatureSpec:
-    """Which indicators make up the feature columns; defaults are the seeds' (AUTOBOT and Donchian bot)."""
+    """Which indicators make up the feature columns; defaults are the seeds' (AUTOBOT and Donchian bot).
 
-    rsi: int = 14
+    ``None`` (or an empty tuple) leaves an indicator out; ATR and ADX are always there (the risk path reads
+    them). ``ema`` are the periods with columns ``ema_<n>``; ``ema_roles`` name some of them by role
+    (``ema_short`` ... for :data:`EMA_ROLES`); ``constants`` are columns of one value (``adx_minimum``: the
+    ADX_MINIMUM setting, so rules read it rather than a literal). :meth:`reading` is the smallest spec
+    that still gives a set of columns (what a plan's strategy and risk path read)."""
+
+    rsi: int | None = 14
     ema: tuple[int, ...] = (9, 21, 50, 200)
-    macd: tuple[int, int, int] = (12, 26, 9)
-    bb: tuple[int, float] = (20, 2.0)
+    macd: tuple[int, int, int] | None = (12, 26, 9)
+    bb: tuple[int, float] | None = (20, 2.0)
     atr: int = 14
     adx: int = 14
     donchian: tuple[int, ...] = (20, 10)  # Turtle / Donchian bot: 20-bar entry, 10-bar exit channel
-    volume_sma: int = 20
+    volume_sma: int | None = 20
+    ema_roles: tuple[tuple[str, int], ...] = (("short", 9), ("long", 21), ("trend", 50), ("major", 200))
+    constants: tuple[tuple[str, float], ...] = (("adx_minimum", 25.0),)
+
+    def __post_init__(self) -> None:
+        unknown = [r for r, _ in self.ema_roles if r not in EMA_ROLES]
+        if unknown:
+            raise ValueError(f"EMA roles must be among {list(EMA_ROLES)}, got {unknown}")
+
+    @property
+    def ema_periods(self) -> tuple[int, ...]:
+        """Every EMA period computed, once each: ``ema``'s, then the roles' others."""
+        return tuple(dict.fromkeys((*self.ema, *(p for _, p in self.ema_roles))))
 
     def indicators(self) -> tuple[Indicator, ...]:
         return (
-            RSI(self.rsi), *(EMA(p) for p in self.ema), MACD(*self.macd), BBANDS(*self.bb),
-            ATR(self.atr), ADX(self.adx), *(DONCHIAN(p) for p in self.donchian), VOLUME_SMA(self.volume_sma),
+            *((RSI(self.rsi),) if self.rsi else ()), *(EMA(p) for p in self.ema_periods),
+            *((MACD(*self.macd),) if self.macd else ()), *((BBANDS(*self.bb),) if self.bb else ()),
+            ATR(self.atr), ADX(self.adx), *(DONCHIAN(p) for p in self.donchian),
+            *((VOLUME_SMA(self.volume_sma),) if self.volume_sma else ()),
         )
 
     @property
+    def aliases(self) -> tuple[tuple[str, str], ...]:
+        """(role column, the column it names): ``("ema_short", "ema_9")``."""
+        return tuple((f"ema_{role}", f"ema_{p}") for role, p in self.ema_roles)
+
+    @property
     def columns(self) -> tuple[str, ...]:
-        return tuple(c for ind in self.indicators() for c in ind.columns)
+        return (*(c for ind in self.indicators() for c in ind.columns), *(a for a, _ in self.aliases),
+                *(name for name, _ in self.constants))
 
     @property
     def warmup_bars(self) -> int:
         """Bars before every feature is defined (the slowest: EMA seeding, ADX's 2n-1, MACD's slow+signal-1)."""
-        return max(max(self.ema, default=0), 2 * self.adx, self.macd[1] + self.macd[2],
-                   self.bb[0], self.rsi + 1, self.atr + 1, max(self.donchian, default=0) + 1, self.volume_sma)
+        return max(max(self.ema_periods, default=0), 2 * self.adx,
+                   self.macd[1] + self.macd[2] if self.macd else 0, self.bb[0] if self.bb else 0,
+                   self.rsi + 1 if self.rsi else 0, self.atr + 1, max(self.donchian, default=0) + 1,
+                   self.volume_sma or 0)
+
+    def reading(self, columns: Iterable[str]) -> FeatureSpec:
+        """The smallest spec, with these periods, that gives ``columns`` (ATR and ADX always). ``ema_<n>``
+        and ``dc_upper_<n>`` / ``dc_lower_<n>`` / ``dc_mid_<n>`` may name any period; names that are no
+        feature (OHLCV, ``regime`` ...) need nothing."""
+        wanted: set[str] = set()
+        ema: list[int] = []
+        channels: list[int] = []
+        roles = dict(self.ema_roles)
+        constants = dict(self.constants)
+        for column in columns:
+            if column in _GROUPS:
+                wanted.add(_GROUPS[column])
+                continue
+            for prefix, group in _PER_PERIOD.items():
+                tail = column[len(prefix):] if column.startswith(prefix) else ""
+                if tail.isdigit() and int(tail) > 0:
+                    (ema if group == "ema" else channels).append(int(tail))
+                elif prefix == "ema_" and tail in EMA_ROLES:
+                    if tail not in roles:
+                        raise KeyError(f"{column} has no period in this feature spec (ema_roles {self.ema_roles})")
+                    wanted.add(column)
+        return FeatureSpec(
+            rsi=self.rsi if "rsi" in wanted else None, ema=tuple(sorted(set(ema))),
+            macd=self.macd if "macd" in wanted else None, bb=self.bb if "bb" in wanted else None,
+            atr=self.atr, adx=self.adx, donchian=tuple(sorted(set(channels), reverse=True)),
+            volume_sma=self.volume_sma if "volume_sma" in wanted else None,
+            ema_roles=tuple((r, p) for r, p in self.ema_roles if f"ema_{r}" in wanted),
+            constants=tuple((k, v) for k, v in constants.items() if k in set(columns)),
+        )
+
+    def _fill(self, out: np.ndarray, start: int) -> None:
+        """The alias and constant columns of ``out`` (a matrix in :attr:`columns` order), from ``start``."""
+        where = {c: i for i, c in enumerate(self.columns)}
+        for j, (_, column) in enumerate(self.aliases):
+            out[:, start + j] = out[:, where[column]]
+        for j, (_, value) in enumerate(self.constants):
+            out[:, start + len(self.aliases) + j] = value
 
 
 def compute_features(data: pd.DataFrame, spec: FeatureSpec = FeatureSpec()) -> pd.DataFrame:
     """Every feature column for every bar of an OHLCV frame (the batch form of :class:`FeatureStream`)."""
     bars = _as_matrix(data, list(OHLCV))
-    out = np.empty((bars.shape[0], len(spec.columns)), order="F")
+    columns = spec.columns
+    out = np.empty((bars.shape[0], len(columns)), order="F")
     start = 0
     for ind in spec.indicators():
         state = ind._state_reading(_COLUMN_INDEX[ind.source]) if ind.source else ind.initial_state
         ind._run(bars, state, out[:, start:start + len(ind.columns)])
         start += len(ind.columns)
-    return pd.DataFrame(out, index=data.index, columns=list(spec.columns), copy=False)
+    spec._fill(out, start)
+    return pd.DataFrame(out, index=data.index, columns=list(columns), copy=False)
 
 
 class FeatureStream:
@@ -314,22 +392,38 @@ class FeatureStream:
         self.spec = spec
         self._streams = streams if streams is not None else [ind.stream() for ind in spec.indicators()]
         self.columns = spec.columns
+        self._computed = self.columns[:len(self.columns) - len(spec.aliases) - len(spec.constants)]
 
     def update(self, open: float, high: float, low: float, close: float, volume: float) -> dict[str, float]:
         values: list[float] = []
         for s in self._streams:
             values.extend(s.update(open, high, low, close, volume))
-        return dict(zip(self.columns, values))
+        row = dict(zip(self._computed, values))
+        for alias, column in self.spec.aliases:
+            row[alias] = row[column]
+        for name, value in self.spec.constants:
+            row[name] = float(value)
+        return row
 
     def get_state(self) -> dict[str, Any]:
         return {"spec": _spec_to_dict(self.spec), "streams": [s.get_state() for s in self._streams]}
 
     @classmethod
     def from_state(cls, saved: dict[str, Any]) -> FeatureStream:
-        spec = FeatureSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved["spec"].items()})
+        spec = _spec_from_dict(saved["spec"])
         streams = [IndicatorStream.from_state(ind, s) for ind, s in zip(spec.indicators(), saved["streams"], strict=True)]
         return cls(spec, streams)
 
 
 def _spec_to_dict(spec: FeatureSpec) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in spec.__dict__.items()}
+    return {k: [list(x) if isinstance(x, tuple) else x for x in v] if isinstance(v, tuple) else v
+            for k, v in spec.__dict__.items()}
+
+
+def _spec_from_dict(saved: dict[str, Any]) -> FeatureSpec:
+    def value(key: str, v: Any) -> Any:
+        if key in ("ema_roles", "constants"):
+            return tuple(tuple(x) for x in v)
+        return tuple(v) if isinstance(v, list) else v
+
+    return FeatureSpec(**{k: value(k, v) for k, v in saved.items()})

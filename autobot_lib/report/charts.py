@@ -30,7 +30,8 @@ def market_figure(frame: pd.DataFrame, features: pd.DataFrame | None = None, reg
     fig.add_trace(go.Candlestick(x=x, open=frame["open"], high=frame["high"], low=frame["low"], close=frame["close"],
                                  name="price", increasing_line_color="#26a65b", decreasing_line_color="#d63031"),
                   row=1, col=1)
-    for col in sorted((c for c in f.columns if c.startswith("ema_")), key=lambda c: int(c.split("_")[1])):
+    # the EMAs by period (ema_<n>); their role names (ema_short ...) are the same lines again
+    for col in sorted((c for c in f.columns if c.startswith("ema_") and c[4:].isdigit()), key=lambda c: int(c[4:])):
         fig.add_trace(go.Scatter(x=x, y=f[col], name=col.upper().replace("_", " "), line_width=1), row=1, col=1)
     for col, dash in (("bb_upper", "dash"), ("bb_lower", "dash")):
         if col in f:

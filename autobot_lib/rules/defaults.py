@@ -1,7 +1,10 @@
 """The default AUTOBOT rule set: every category the seeds name, each with its mirror image.
 
-Feature names are those of :func:`autobot_lib.indicators.compute_features` (``ema_9``, ``rsi``,
-``macd_signal``, ``dc_upper_20`` ...) plus the bar's ``open, high, low, close, volume``. Mean-reversion
+Feature names are those of :func:`autobot_lib.indicators.compute_features` (``rsi``, ``macd_signal``,
+``dc_upper_20`` ...) plus the bar's ``open, high, low, close, volume``. The EMAs are read by role,
+``ema_short``, ``ema_long``, ``ema_trend``, ``ema_major`` (the periods EMA_SHORT, EMA_LONG, EMA_TREND,
+EMA_MAJOR: 9, 21, 50, 200 by default), and the ADX threshold as ``adx_minimum`` (ADX_MINIMUM), so the
+settings change the rules; ``ema_<n>`` still reads the EMA of period n, whatever the settings. Mean-reversion
 rules fire only in RANGE, where the seed's ADX gate blocks every entry by default: they count towards
 the journal's evidence, and trade when BLOCK_RANGE_ENTRIES is turned off.
 """
@@ -16,10 +19,12 @@ C = Category
 
 DEFAULT_RULES = RuleSet([
     # trend following: EMA stack and crossovers
-    Rule("STRONG_UPTREND", C.TREND_FOLLOWING, "ema_9 > ema_21 and ema_21 > ema_50 and close > ema_9", 1.0, 1.5, {BULL}),
-    Rule("STRONG_DOWNTREND", C.TREND_FOLLOWING, "ema_9 < ema_21 and ema_21 < ema_50 and close < ema_9", -1.0, 1.5, {BEAR}),
-    Rule("EMA_CROSS_LONG", C.TREND_FOLLOWING, "cross_above(ema_9, ema_21)", 0.7, 1.0, {BULL, RANGE}),
-    Rule("EMA_CROSS_SHORT", C.TREND_FOLLOWING, "cross_below(ema_9, ema_21)", -0.7, 1.0, {BEAR, RANGE}),
+    Rule("STRONG_UPTREND", C.TREND_FOLLOWING, "ema_short > ema_long and ema_long > ema_trend and close > ema_short",
+         1.0, 1.5, {BULL}),
+    Rule("STRONG_DOWNTREND", C.TREND_FOLLOWING, "ema_short < ema_long and ema_long < ema_trend and close < ema_short",
+         -1.0, 1.5, {BEAR}),
+    Rule("EMA_CROSS_LONG", C.TREND_FOLLOWING, "cross_above(ema_short, ema_long)", 0.7, 1.0, {BULL, RANGE}),
+    Rule("EMA_CROSS_SHORT", C.TREND_FOLLOWING, "cross_below(ema_short, ema_long)", -0.7, 1.0, {BEAR, RANGE}),
     # momentum: RSI rising through the upper half (falling through the lower)
     Rule("RSI_MOMENTUM_LONG", C.MOMENTUM, "rsi > 55 and rsi < 75 and rsi > prev(rsi)", 0.6, 1.0, {BULL}),
     Rule("RSI_MOMENTUM_SHORT", C.MOMENTUM, "rsi < 45 and rsi > 25 and rsi < prev(rsi)", -0.6, 1.0, {BEAR}),
@@ -42,11 +47,11 @@ DEFAULT_RULES = RuleSet([
     Rule("MACD_CROSS_LONG", C.MACD, "cross_above(macd, macd_signal)", 0.6, 1.0, {BULL, RANGE}),
     Rule("MACD_CROSS_SHORT", C.MACD, "cross_below(macd, macd_signal)", -0.6, 1.0, {BEAR, RANGE}),
     # volatility expansion in the direction of the trend
-    Rule("ATR_EXPANSION_LONG", C.VOLATILITY, "atr > 1.3 * prev(atr, 10) and close > ema_21", 0.3, 0.5, {BULL}),
-    Rule("ATR_EXPANSION_SHORT", C.VOLATILITY, "atr > 1.3 * prev(atr, 10) and close < ema_21", -0.3, 0.5, {BEAR}),
+    Rule("ATR_EXPANSION_LONG", C.VOLATILITY, "atr > 1.3 * prev(atr, 10) and close > ema_long", 0.3, 0.5, {BULL}),
+    Rule("ATR_EXPANSION_SHORT", C.VOLATILITY, "atr > 1.3 * prev(atr, 10) and close < ema_long", -0.3, 0.5, {BEAR}),
     # combos: everything lined up
-    Rule("SUPER_BULLISH", C.COMBO, "ema_9 > ema_21 and ema_21 > ema_50 and macd > macd_signal and rsi > 50 "
-         "and rsi < 70 and adx >= 25 and close > ema_200", 1.0, 2.0, {BULL}),
-    Rule("SUPER_BEARISH", C.COMBO, "ema_9 < ema_21 and ema_21 < ema_50 and macd < macd_signal and rsi < 50 "
-         "and rsi > 30 and adx >= 25 and close < ema_200", -1.0, 2.0, {BEAR}),
+    Rule("SUPER_BULLISH", C.COMBO, "ema_short > ema_long and ema_long > ema_trend and macd > macd_signal "
+         "and rsi > 50 and rsi < 70 and adx >= adx_minimum and close > ema_major", 1.0, 2.0, {BULL}),
+    Rule("SUPER_BEARISH", C.COMBO, "ema_short < ema_long and ema_long < ema_trend and macd < macd_signal "
+         "and rsi < 50 and rsi > 30 and adx >= adx_minimum and close < ema_major", -1.0, 2.0, {BEAR}),
 ])

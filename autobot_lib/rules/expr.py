@@ -1,7 +1,7 @@
 """Rule conditions: a small, safe expression language over feature columns, compiled once.
 
-    "ema_9 > ema_21 and rsi > 50"
-    "cross_above(macd, macd_signal) and adx >= 25"
+    "ema_short > ema_long and rsi > 50"
+    "cross_above(macd, macd_signal) and adx >= adx_minimum"
     "volume > 2 * volume_sma and close > prev(close)"
 
 Allowed: feature names, numbers, + - * /, comparisons (chainable), and / or / not, and the functions
