@@ -17,6 +17,12 @@ on the fill model the backtester books (``docs/fill-model.md``):
 
 Each closed position becomes a :class:`~autobot_lib.live.ledger.LiveTrade` from the exchange's own
 executions and funding. Errors of one symbol never stop the others (the engine guards each call).
+
+Metrics (a :class:`~autobot_lib.live.metrics.BotMetrics`, when given): every closed trade
+(``bot_trade_count_total``; its R, when known, in ``bot_avg_r_atr_30``), every take-profit order placed (the
+single target, again when its quantity changes; each ladder level once) and every one the exchange
+filled: the model's take-profit exits of the bar, less what the exchange did not fill (closed at market
+here instead, which is no take-profit fill).
 """
 
 from __future__ import annotations
@@ -119,7 +125,27 @@ class Executor:
                                                                       self.filters[held.position.symbol]))
         for text in refused:
             self.alert("target_rejected", f"{held.position.symbol}: take profit refused ({text}); the stop stands")
+        if self.metrics is not None:
+            before = dict(held.protection.ladder)
+            placed = [cid for level, cid in protection.ladder if before.get(level) != cid]
+            if protection.target_id is not None and protection.target_id != held.protection.target_id:
+                placed.append(protection.target_id)
+            for _ in placed:
+                self.metrics.tp_order_placed(held.position.symbol, held.position.side.value)
         return protection
+
+    def _count_tp_fills(self, symbol: str, side: str, exits, missed: Decimal) -> None:
+        """The bar's take-profit exits the exchange's own orders filled: the model's, less the ``missed``
+        quantity the exchange did not fill (the model's last exits of the bar; closed at market instead)."""
+        if self.metrics is None:
+            return
+        left = missed
+        for fill in reversed(exits):
+            if left > 0:
+                left -= _qty(fill.qty)
+                continue
+            if fill.reason in (ExitReason.TAKE_PROFIT, ExitReason.TP_LADDER):
+                self.metrics.tp_filled(symbol, side, fill.reason.value)
 
     # --- a position held into the bar --------------------------------------------------------------
     async def follow(self, symbol: str, bar_ms: int, decision: Decision, exchange: ExchangePosition | None) -> None:
@@ -128,6 +154,7 @@ class Executor:
         on_exchange = Decimal(0) if held.flat or exchange is None else abs(exchange.amount)
         if step.position is None:                      # the model closed it inside the bar
             reason = step.exits[-1].reason.value
+            self._count_tp_fills(symbol, held.position.side.value, step.exits, on_exchange)
             if on_exchange:
                 self.alert("exit_at_market", f"{symbol}: the model's {reason} was reached, the exchange's order "
                                              f"was not: closing {on_exchange} at market")
@@ -140,6 +167,7 @@ class Executor:
         adds = [i for i in decision.intents if i.kind is IntentKind.ADD]
         model = _qty(step.position.qty) - sum((a.qty for a in adds), Decimal(0))
         differs = on_exchange != model
+        self._count_tp_fills(symbol, held.position.side.value, step.exits, max(on_exchange - model, Decimal(0)))
         if on_exchange > model:                        # a ladder level the exchange did not fill
             cid = client_id(symbol, bar_ms, "P")
             await self.orders.market(symbol, order_side(held.position.side, True), on_exchange - model, cid,
@@ -217,7 +245,7 @@ class Executor:
         log.info("%s %s closed (%s)", symbol, pos.side.value, reason,
                  extra={"entry": trade.entry_price, "exit": trade.exit_price, "qty": trade.qty, "pnl": trade.pnl,
                         "r": trade.r_multiple})
-        if self.metrics is not None and trade.r_multiple == trade.r_multiple:
+        if self.metrics is not None:          # every closed trade counts; an unknown R only not in the mean
             self.metrics.trade_closed(trade.r_multiple)
         return trade
 

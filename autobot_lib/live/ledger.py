@@ -9,6 +9,10 @@ Columns (:data:`TRADE_COLUMNS`, the backtester's): the first fill's price as ``e
 levels are measured from it), the largest quantity held as ``qty``, the volume-weighted exit price,
 fees, funding paid (positive: paid), ``pnl`` = realized - fees - funding, ``r_multiple`` = pnl over the
 initial risk (1R x the first quantity), the excursions in R, the bars held and the exit reason.
+
+A trade whose exit the books do not show (the executions could not be read, or none came back) has no
+exit price and no R (NaN): its pnl is only what the books show, so an R from it would be made up. It is
+still a closed trade (``bot_trade_count_total`` counts it; ``bot_avg_r_atr_30`` leaves it out).
 """
 
 from __future__ import annotations
@@ -91,7 +95,7 @@ def trade_record(position: Position, fills: list[TradeFill], funding: list[Fundi
         peak = max(peak, Decimal(str(position.initial_qty)), exit_qty)
     pnl = float(realized - fees - paid)
     rpu = position.risk_per_unit
-    risk = rpu * position.initial_qty
+    risk = rpu * position.initial_qty if exit_qty else 0.0      # no exit in the books: no R
     return LiveTrade(
         position.symbol, position.side.value, pd.Timestamp(entry_ms, unit="ms", tz="UTC"), entry_price, initial_stop,
         pd.Timestamp(exit_ms, unit="ms", tz="UTC"), float(exit_value / exit_qty) if exit_qty else math.nan,
