@@ -71,6 +71,7 @@ class ExitReason(StrEnum):
     MAX_HOLDING_TIME = "max_holding_time"
     MANUAL_CLOSE = "manual_close"
     LIQUIDATION = "liquidation"
+    KILL_SWITCH = "kill_switch"          # closed by the emergency policy when the kill switch tripped (live)
 
 
 @dataclass(frozen=True)

@@ -77,9 +77,12 @@ def test_the_schedule_and_the_engines_errors_feed_the_watch():
     now = [1_000_000.0]
     sent = []
 
+    class View:          # what the announcer reads: the engine's status view
+        symbols, positions, trades = ["BTCUSDT"], {}, []
+        drift_ms, last_equity, daily_anchor, trading_state = 0.0, 10_000.0, 10_000.0, type("S", (), {"value": "ACTIVE"})
+
     class Engine:
-        symbols, held, trades = ["BTCUSDT"], {}, []
-        drift_ms, last_equity, anchor, trading_state = 0.0, 10_000.0, 10_000.0, type("S", (), {"value": "ACTIVE"})
+        status = View()
 
     class Session:
         engine, decided = Engine(), 0
@@ -96,7 +99,7 @@ def test_the_schedule_and_the_engines_errors_feed_the_watch():
         announcer.engine_alert("order_error:-2019")
     announcer.tick()
     assert {a.key for a in sent} == {"error_burst", "no_trades"}     # 3 errors and 2 signals in their windows
-    Session.engine.drift_ms = 1500.0
+    Session.engine.status.drift_ms = 1500.0
     now[0] += 3600
     announcer.tick()
     assert {"heartbeat", "clock_drift"} <= {a.key for a in sent}

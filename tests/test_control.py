@@ -443,6 +443,6 @@ def test_run_live_serves_the_control_api_over_http_and_telegram(trading_venue, s
     assert status.status_code == 200 and status.json()["data"]["broker"] == "paper"
     reply = next(r for r in stand_ins.telegram if r.path.endswith("/sendMessage"))
     assert reply.payload["text"].startswith("OK: paused by telegram:ana")
-    assert engine.paused_by == "telegram:ana" and len(engine.journal) == 3
+    assert engine.status.paused_by == "telegram:ana" and len(engine.journal) == 3
     with pytest.raises(httpx.ConnectError):                       # stopped with the session
         httpx.get(f"http://127.0.0.1:{port}/v1/status")

@@ -9,6 +9,7 @@ manager waits between tries, and which refusals of a cancel mean "already gone".
 from __future__ import annotations
 
 import asyncio
+import math
 from decimal import Decimal
 
 import pandas as pd
@@ -557,6 +558,12 @@ class Metrics:
     def trade_closed(self, r):
         self.closed.append(r)
 
+    def tp_order_placed(self, *args):
+        pass
+
+    def tp_filled(self, *args):
+        pass
+
 
 def executor(exchange, held=None, params=None):
     alerts, errors, metrics = [], [], Metrics()
@@ -768,7 +775,7 @@ def test_finishing_books_the_trade_even_when_the_exchange_cannot_be_read():
                       ("trade_books_unread", "BTCUSDT: the exchange's fills could not be read (down); the trade is "
                                              "booked without its costs")]
     assert trade.exit_reason == "manual_close" and trade.fees == 0 and "BTCUSDT" not in ex.held
-    assert metrics.closed == [0.0] and list(ex.trades) == [trade]                   # nothing read: 0 R
+    assert len(metrics.closed) == 1 and math.isnan(metrics.closed[0]) and list(ex.trades) == [trade]  # no R
 
 
 def test_a_closed_trade_reports_its_r():
@@ -787,7 +794,8 @@ def test_a_closed_trade_reports_its_r():
 
 from autobot_lib.config import load_settings  # noqa: E402
 from autobot_lib.exchange.ports import Balance  # noqa: E402
-from autobot_lib.live.engine import LiveEngine, _restored  # noqa: E402
+from autobot_lib.live.engine import LiveEngine  # noqa: E402
+from autobot_lib.live.keeper import _restored  # noqa: E402
 from autobot_lib.live.safety import Trip  # noqa: E402
 from autobot_lib.model import TradingState  # noqa: E402
 from autobot_lib.state import BotState, OpenPosition  # noqa: E402
@@ -842,10 +850,10 @@ def test_the_daily_anchor_is_the_first_close_of_each_utc_day():
     day = 20_000 * DAY_MS
     a = run(e.account(day - 3_600_000))                  # the bar 23:00-00:00 closes on the new day
     assert (a.equity, a.available, a.daily_anchor, a.peak_equity) == (10_000.0, 9_900.0, 10_000.0, 10_000.0)
-    assert e.anchor_day == 20_000
+    assert e.keeper.anchor_day == 20_000
     broker.equity = Decimal("9800")
     a = run(e.account(day))                              # the same day: the anchor stays
-    assert (a.daily_anchor, a.peak_equity, e.last_equity) == (10_000.0, 10_000.0, 9_800.0)
+    assert (a.daily_anchor, a.peak_equity, e.keeper.last_equity) == (10_000.0, 10_000.0, 9_800.0)
     assert a.state is TradingState.ACTIVE and alerts == []
     broker.equity = Decimal("9400")                      # 6 % down on the day: the kill switch halts
     a = run(e.account(day + 3_600_000))
@@ -853,77 +861,78 @@ def test_the_daily_anchor_is_the_first_close_of_each_utc_day():
     assert alerts == [("kill_switch", "kill switch: daily loss 6.00% (limit 6.00%); entries halted, stops kept")]
     broker.equity = Decimal("9000")
     a = run(e.account(day + DAY_MS - 3_600_000))         # the next day's first close re-anchors
-    assert a.daily_anchor == 9_000.0 and e.anchor_day == 20_001
+    assert a.daily_anchor == 9_000.0 and e.keeper.anchor_day == 20_001
 
 
 def test_errors_count_toward_the_kill_switch_and_a_refused_account_halts():
     e, alerts = engine(Account())
     for _ in range(4):
-        e._on_error("BTCUSDT", BrokerError("busy", ErrorPolicy.RETRY, -1008))
+        e.guard.report_error("BTCUSDT", BrokerError("busy", ErrorPolicy.RETRY, -1008))
     assert not e.kill.tripped and alerts[-1] == ("order_error:-1008", "BTCUSDT: busy")
-    e._on_error("BTCUSDT", BrokerError("busy", ErrorPolicy.RETRY, -1008))
+    e.guard.report_error("BTCUSDT", BrokerError("busy", ErrorPolicy.RETRY, -1008))
     assert e.kill.tripped is Trip.ERROR_BURST and alerts[-1][0] == "kill_switch"
     assert alerts[-1][1].startswith("kill switch: 5 errors in 60 s, last: busy; entries halted")
     e, alerts = engine(Account())
-    e._on_error("ETHUSDT", BrokerError("bad key", ErrorPolicy.HALT, -2015))
+    e.guard.report_error("ETHUSDT", BrokerError("bad key", ErrorPolicy.HALT, -2015))
     assert e.kill.tripped is Trip.MANUAL and e.kill.detail == "exchange refused the account: bad key"
     assert alerts == [("order_error:-2015", "ETHUSDT: bad key"),
-                      ("kill_switch", "kill switch: exchange refused the account: bad key")]
+                      ("kill_switch", "kill switch: exchange refused the account: bad key; entries halted, "
+                                      "stops kept")]
     assert e.trading_state is TradingState.HALTED
 
 
 def test_clock_drift_is_measured_against_the_exchange_only():
     e, alerts = engine(Account(name="paper", server_ms=99))
-    assert run(e.check_clock()) == 0.0
+    assert run(e.guard.check_clock(e.broker)) == 0.0
     # before 1000.0 s, after 1000.2 s: the middle is 1,000,100 ms; the exchange says 1,006,200: 6.1 s ahead
     e, alerts = engine(Account(name="live", server_ms=1_006_200), clock=Clock(1_000.0, 1_000.2, 1_000.3))
-    assert run(e.check_clock()) == pytest.approx(6_100.0)
+    assert run(e.guard.check_clock(e.broker)) == pytest.approx(6_100.0)
     assert e.kill.tripped is Trip.CLOCK_DRIFT and alerts[-1][0] == "kill_switch"
     e, alerts = engine(Account(name="testnet", server_ms=1_004_000), clock=Clock(1_000.0))
-    assert run(e.check_clock()) == pytest.approx(4_000.0) and not e.kill.tripped and alerts == []
+    assert run(e.guard.check_clock(e.broker)) == pytest.approx(4_000.0) and not e.kill.tripped and alerts == []
 
 
 def test_pause_resume_halt_and_rearm():
     e, alerts = engine(Account())
     assert e.trading_state is TradingState.ACTIVE
-    e.pause("alice")
-    assert e.trading_state is TradingState.REDUCING and e.paused_by == "alice"
+    e.manual.pause("alice")
+    assert e.trading_state is TradingState.REDUCING and e.manual.paused_by == "alice"
     assert alerts[-1] == ("paused", "paused by alice: no new entries; exits and stops go on")
-    e.resume("bob")
+    e.manual.resume("bob")
     assert e.trading_state is TradingState.ACTIVE and alerts[-1] == ("resumed", "resumed by bob")
-    e.halt("carol")
+    e.manual.halt("carol")
     assert e.trading_state is TradingState.HALTED and alerts[-1] == (
         "kill_switch", "kill switch: halted by carol; entries halted, stops kept")
-    e.pause("dave")
+    e.manual.pause("dave")
     assert e.trading_state is TradingState.HALTED                       # the kill switch outranks a pause
-    e.resume("erin")
+    e.manual.resume("erin")
     assert alerts[-1] == ("resumed", "resumed by erin (the kill switch is still tripped: re-arm it to trade)")
-    assert e.rearm("frank") == "re-armed by frank; was manual (halted by carol)"
+    assert e.manual.rearm("frank") == "re-armed by frank; was manual (halted by carol)"
     assert alerts[-1] == ("kill_switch_rearmed", "re-armed by frank; was manual (halted by carol)")
-    e.halt("gina")
+    e.manual.halt("gina")
     n = len(alerts)
-    e.halt("gina")                                                      # once
+    e.manual.halt("gina")                                                      # once
     assert len(alerts) == n
 
 
 def test_a_snapshot_restores_what_it_saved():
     e, _ = engine(Account())
-    e.peak, e.anchor, e.anchor_day = 12_000.0, 11_000.0, 20_000
-    e.halt("alice")
-    state = e.snapshot()
+    e.keeper.peak, e.keeper.anchor, e.keeper.anchor_day = 12_000.0, 11_000.0, 20_000
+    e.manual.halt("alice")
+    state = e.keeper.snapshot(e.held)
     assert (state.trading_state, state.kill_reason, state.peak_equity, state.daily_anchor) == \
         (TradingState.HALTED, "halted by alice", 12_000.0, 11_000.0)
     assert state.anchor_day == pd.Timestamp(20_000 * DAY_MS, unit="ms").date()
     other, _ = engine(Account())
     other.restore(state)
-    assert (other.peak, other.anchor, other.anchor_day) == (12_000.0, 11_000.0, 20_000)
+    assert (other.keeper.peak, other.keeper.anchor, other.keeper.anchor_day) == (12_000.0, 11_000.0, 20_000)
     assert other.kill.tripped is Trip.MANUAL and other.kill.detail == "halted by alice"
     fresh, _ = engine(Account())
     fresh.restore(BotState())
-    assert fresh.anchor_day is None and not fresh.kill.tripped
+    assert fresh.keeper.anchor_day is None and not fresh.kill.tripped
     fresh.restore(BotState(trading_state=TradingState.REDUCING))
     assert fresh.kill.detail == "halted before the restart"
-    assert engine(Account())[0].snapshot().kill_reason is None
+    assert engine(Account())[0].keeper.snapshot({}).kill_reason is None
 
 
 def test_every_order_is_counted_in_binances_order_windows():

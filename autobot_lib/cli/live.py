@@ -91,6 +91,5 @@ def run(args: argparse.Namespace) -> int:
         store.close()
         if metrics is not None:
             metrics.stop()
-    print(f"{len(engine.journal)} bars decided, {len(engine.trades)} trades closed, "
-          f"{len(engine.held)} positions open (protected on the exchange), trading state {engine.kill.state.value}")
+    print(engine.status.summary())
     return 0

@@ -44,27 +44,27 @@ class Announcer:
 
     # --- events --------------------------------------------------------------------------------------
     def started(self, mode: str) -> None:
-        engine = self.session.engine
-        held = ", ".join(f"{s} {h.position.side.value} {h.position.qty}" for s, h in engine.held.items()) or "none"
+        view = self.session.engine.status
+        held = ", ".join(f"{s} {h.position.side.value} {h.position.qty}" for s, h in view.positions.items()) or "none"
         self.notify(Alert(Priority.INFO, "startup", f"AUTOBOT started ({mode})",
-                          f"symbols {', '.join(engine.symbols)}; state {engine.trading_state.value}; "
+                          f"symbols {', '.join(view.symbols)}; state {view.trading_state.value}; "
                           f"positions {held}"))
 
     def stopped(self, why: str) -> None:
-        engine = self.session.engine
+        view = self.session.engine.status
         self.notify(Alert(Priority.INFO, "shutdown", "AUTOBOT stopped",
-                          f"{why}; {len(engine.held)} position(s) left with their stops on the exchange; "
+                          f"{why}; {len(view.positions)} position(s) left with their stops on the exchange; "
                           f"{self.session.decided} bar(s) decided"))
 
     def after_bars(self, decisions) -> None:
         """One bar's decisions, executed: entries filled, stops moved, vetoes, exits booked."""
-        engine, now = self.session.engine, self.clock()
+        view, now = self.session.engine.status, self.clock()
         self.watch.loop_beat(now)
         for d in decisions:
             r = d.record
             if r.proposal != "NEUTRAL":
                 self.watch.signal(now)
-            held = engine.held.get(r.symbol)
+            held = view.positions.get(r.symbol)
             if r.outcome == "order" and held is not None and held.entry_ms:
                 self.watch.trade(now)
                 p = held.position
@@ -82,30 +82,31 @@ class Announcer:
         self._exits()
 
     def _exits(self) -> None:
-        trades = list(self.session.engine.trades)
+        trades = self.session.engine.status.trades
         new = trades[self._trades_seen:] if len(trades) >= self._trades_seen else trades
         for t in new:
             self.notify(Alert(Priority.MEDIUM, f"exit:{t.symbol}", f"Exit: {t.symbol} {t.side} ({t.exit_reason})",
                               f"{t.qty} from {t.entry_price} to {t.exit_price}: PnL {t.pnl:,.2f} ({t.r_multiple:+.2f} R)"))
         self._trades_seen = len(trades)
         if new and self.daily_report:
-            self.notify(daily_summary(trades, new[-1].exit_time, self.session.engine.anchor))
+            self.notify(daily_summary(trades, new[-1].exit_time, self.session.engine.status.daily_anchor))
 
     # --- the schedule, on every heartbeat of the session ------------------------------------------------
     def tick(self) -> None:
-        engine, feed, now = self.session.engine, self.session.feed, self.clock()
+        view, feed, now = self.session.engine.status, self.session.feed, self.clock()
         self._exits()                                   # closed by hand or by reconciliation between bars
         if feed.reconnects > self._reconnects_seen:
             self.notify(Alert(Priority.HIGH, "connection", "Market data connection lost",
                               f"{feed.reconnects} reconnect(s) so far; bars missed meanwhile are fetched over REST"))
             self._reconnects_seen = feed.reconnects
-        self.watch.clock_drift(engine.drift_ms)
-        drawdown = 1.0 - engine.last_equity / engine.anchor if engine.anchor > 0 else 0.0
+        self.watch.clock_drift(view.drift_ms)
+        equity, anchor = view.last_equity, view.daily_anchor
+        drawdown = 1.0 - equity / anchor if anchor > 0 else 0.0
         if drawdown >= self.daily_dd_limit:
             self.notify(Alert(Priority.HIGH, "daily_drawdown", f"Daily drawdown {drawdown:.2%} (DAILY_DD_LIMIT "
-                              f"{self.daily_dd_limit:.2%})", f"equity {engine.last_equity:,.2f} against "
-                              f"{engine.anchor:,.2f} at the day's first close"))
-        status = f"equity {engine.last_equity:,.2f}; {len(engine.held)} position(s); {engine.trading_state.value}"
+                              f"{self.daily_dd_limit:.2%})", f"equity {equity:,.2f} against "
+                              f"{anchor:,.2f} at the day's first close"))
+        status = f"equity {equity:,.2f}; {len(view.positions)} position(s); {view.trading_state.value}"
         for alert in self.watch.check(now, status):
             self.notify(alert)
 

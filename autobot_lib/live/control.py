@@ -196,31 +196,32 @@ class Control:
 
     async def status(self, by: Actor) -> CommandResult:
         async def do() -> CommandResult:
-            e = self.engine
+            v = self.engine.status
             try:
-                equity = _float((await e.broker.balance()).equity)
+                equity = _float(await v.exchange_equity())
             except BrokerError:
                 equity = None
-            state = e.trading_state.value
-            data = {"state": state, "paused_by": e.paused_by,
-                    "kill_switch": {"tripped": e.kill.tripped.value if e.kill.tripped else None,
-                                    "detail": e.kill.detail},
-                    "strategy": e.settings.STRATEGY, "broker": getattr(e.broker, "name", "?"), "symbols": e.symbols,
-                    "positions": len(e.held), "equity": equity, "peak_equity": e.peak, "daily_anchor": e.anchor,
-                    "trades": len(e.trades), "last_bar": {s: t.isoformat() for s, t in e.last_bar.items()}}
-            extra = f", paused by {e.paused_by}" if e.paused_by else ""
-            extra += f", kill switch: {e.kill.detail}" if e.kill.tripped else ""
-            return CommandResult(True, f"{state}{extra}; {len(e.held)} position(s); equity "
+            state, held = v.trading_state.value, v.positions
+            data = {"state": state, "paused_by": v.paused_by,
+                    "kill_switch": {"tripped": v.kill_tripped, "detail": v.kill_detail},
+                    "strategy": v.strategy, "broker": v.broker, "symbols": v.symbols,
+                    "positions": len(held), "equity": equity, "peak_equity": v.peak_equity,
+                    "daily_anchor": v.daily_anchor, "trades": len(v.trades),
+                    "last_bar": {s: t.isoformat() for s, t in v.last_bar.items()}}
+            extra = f", paused by {v.paused_by}" if v.paused_by else ""
+            extra += f", kill switch: {v.kill_detail}" if v.kill_tripped else ""
+            return CommandResult(True, f"{state}{extra}; {len(held)} position(s); equity "
                                  f"{'?' if equity is None else f'{equity:,.2f}'}", data)
         return await self._command(Command.STATUS, by, {}, do)
 
     async def positions(self, by: Actor) -> CommandResult:
         async def do() -> CommandResult:
             rows = []
-            for symbol, held in self.engine.held.items():
+            v = self.engine.status
+            for symbol, held in v.positions.items():
                 p = held.position
-                features = self.engine.features.get(symbol)
-                mark = _float(features.rows[-1]["close"]) if features is not None and features.rows else None
+                mark = v.mark(symbol)
+                mark = None if mark != mark else _float(mark)
                 rows.append({"symbol": symbol, "side": p.side.value, "qty": p.qty, "entry_price": p.first_entry_price,
                              "stop": p.stop, "take_profit": p.take_profit, "bars_held": p.bars_held,
                              "opened_at": p.opened_at.isoformat(), "stop_order_id": held.protection.stop_id,
@@ -236,19 +237,20 @@ class Control:
             count = int(n)
             if not 1 <= count <= 500:
                 raise Refused(f"n = {n}: allowed 1 <= n <= 500")
-            records = [r.to_dict() for r in list(self.engine.journal)[-count:]]
+            records = [r.to_dict() for r in self.engine.status.journal[-count:]]
             return CommandResult(True, f"last {len(records)} journal record(s)", {"records": records})
         return await self._command(Command.JOURNAL, by, {"n": n}, do)
 
     async def metrics(self, by: Actor) -> CommandResult:
         async def do() -> CommandResult:
-            e = self.engine
-            pnl = [t.pnl for t in e.trades if t.pnl == t.pnl]
-            seconds = sorted(e.decision_seconds)
-            data = {"decisions": len(e.journal), "outcomes": dict(Counter(r.outcome.split(":")[0] for r in e.journal)),
-                    "trades": len(e.trades), "wins": sum(x > 0 for x in pnl), "losses": sum(x <= 0 for x in pnl),
+            v = self.engine.status
+            trades, journal = v.trades, v.journal
+            pnl = [t.pnl for t in trades if t.pnl == t.pnl]
+            seconds = sorted(v.decision_seconds)
+            data = {"decisions": len(journal), "outcomes": dict(Counter(r.outcome.split(":")[0] for r in journal)),
+                    "trades": len(trades), "wins": sum(x > 0 for x in pnl), "losses": sum(x <= 0 for x in pnl),
                     "realised_pnl": round(sum(pnl), 8),
-                    "exit_reasons": dict(Counter(t.exit_reason for t in e.trades)), "alerts": len(e.alerts),
+                    "exit_reasons": dict(Counter(t.exit_reason for t in trades)), "alerts": len(v.alerts),
                     "decision_ms_p50": round(seconds[len(seconds) // 2] * 1000, 3) if seconds else None}
             return CommandResult(True, f"{data['trades']} trade(s), {data['wins']} won, PnL after costs "
                                  f"{data['realised_pnl']:,.2f}; {data['decisions']} decision(s)", data)
@@ -262,58 +264,58 @@ class Control:
 
     async def pause(self, by: Actor) -> CommandResult:
         async def do() -> CommandResult:
-            if self.engine.paused_by:
-                return CommandResult(True, f"already paused by {self.engine.paused_by}",
-                                     {"state": self.engine.trading_state.value})
-            self.engine.pause(str(by))
+            if self.engine.status.paused_by:
+                return CommandResult(True, f"already paused by {self.engine.status.paused_by}",
+                                     {"state": self.engine.status.trading_state.value})
+            self.engine.manual.pause(str(by))
             return CommandResult(True, f"paused by {by}: no new entries; exits and stops go on",
-                                 {"state": self.engine.trading_state.value})
+                                 {"state": self.engine.status.trading_state.value})
         return await self._command(Command.PAUSE, by, {}, do)
 
     async def resume(self, by: Actor) -> CommandResult:
         async def do() -> CommandResult:
-            if not self.engine.paused_by:
-                return CommandResult(True, "not paused: nothing to resume", {"state": self.engine.trading_state.value})
-            self.engine.resume(str(by))
-            state = self.engine.trading_state
-            tripped = " (the kill switch is tripped: rearm to trade)" if self.engine.kill.tripped else ""
+            if not self.engine.status.paused_by:
+                return CommandResult(True, "not paused: nothing to resume", {"state": self.engine.status.trading_state.value})
+            self.engine.manual.resume(str(by))
+            state = self.engine.status.trading_state
+            tripped = " (the kill switch is tripped: rearm to trade)" if self.engine.status.kill_tripped else ""
             return CommandResult(True, f"resumed by {by}; state {state.value}{tripped}", {"state": state.value})
         return await self._command(Command.RESUME, by, {}, do)
 
     async def kill(self, by: Actor) -> CommandResult:
         async def do() -> CommandResult:
-            if self.engine.kill.tripped:
-                return CommandResult(True, f"already halted: {self.engine.kill.detail}",
-                                     {"state": self.engine.trading_state.value})
-            self.engine.halt(str(by))
+            if self.engine.status.kill_tripped:
+                return CommandResult(True, f"already halted: {self.engine.status.kill_detail}",
+                                     {"state": self.engine.status.trading_state.value})
+            self.engine.manual.halt(str(by))
             return CommandResult(True, f"kill switch tripped by {by}: entries halted, stops kept",
-                                 {"state": self.engine.trading_state.value})
+                                 {"state": self.engine.status.trading_state.value})
         return await self._command(Command.KILL, by, {}, do)
 
     async def rearm(self, by: Actor) -> CommandResult:
         async def do() -> CommandResult:
-            if not self.engine.kill.tripped:
+            if not self.engine.status.kill_tripped:
                 raise Refused("the kill switch is not tripped: nothing to re-arm")
-            text = self.engine.rearm(str(by))
-            return CommandResult(True, text, {"state": self.engine.trading_state.value})
+            text = self.engine.manual.rearm(str(by))
+            return CommandResult(True, text, {"state": self.engine.status.trading_state.value})
         return await self._command(Command.REARM, by, {}, do)
 
     async def close(self, symbol: str, by: Actor) -> CommandResult:
         async def do() -> CommandResult:
             wanted = self._traded(symbol)
-            trade = await self.engine.close_position(wanted, str(by))
+            trade = await self.engine.manual.close_position(wanted, str(by))
             if trade is None:
-                raise Refused(f"no {wanted} position to close (open: {', '.join(self.engine.held) or 'none'})")
+                raise Refused(f"no {wanted} position to close (open: {', '.join(self.engine.status.positions) or 'none'})")
             return CommandResult(True, f"{wanted} {trade.side} {trade.qty} closed at {trade.exit_price} "
                                  f"({trade.exit_reason})", {"trade": trade.to_dict()})
         return await self._command(Command.CLOSE, by, {"symbol": symbol}, do)
 
     async def flatten(self, by: Actor) -> CommandResult:
         async def do() -> CommandResult:
-            trades = await self.engine.flatten(str(by))
+            trades = await self.engine.manual.flatten(str(by))
             text = "; ".join(f"{t.symbol} {t.side} {t.qty} at {t.exit_price}" for t in trades)
             return CommandResult(True, f"flattened by {by}: {text or 'no positions'} (state "
-                                 f"{self.engine.trading_state.value}: pause or kill to stop new entries)",
+                                 f"{self.engine.status.trading_state.value}: pause or kill to stop new entries)",
                                  {"trades": [t.to_dict() for t in trades]})
         return await self._command(Command.FLATTEN, by, {}, do)
 
@@ -321,18 +323,18 @@ class Control:
         async def do() -> CommandResult:
             key = self._settable(name)
             path, reader = SETTABLE[key]
-            strategy = self.engine.settings.STRATEGY
+            strategy = self.engine.status.settings.STRATEGY
             if reader is not None and reader != strategy:
                 others = [k for k, (_, r) in SETTABLE.items() if r in (None, strategy)]
                 raise Refused(f"{key} is not read by the {strategy} strategy; settable here: {', '.join(others)}")
-            old_settings = self.engine.settings
+            old_settings = self.engine.status.settings
             change = {path[0]: value} if len(path) == 1 else {path[0]: {path[1]: value}}
             try:
                 new_settings = changed_settings(old_settings, change)
             except ConfigError as exc:
                 raise Refused(str(exc).replace("invalid settings:\n  ", "")) from None
             old, new = self._read(old_settings, path), self._read(new_settings, path)
-            await self.engine.apply_settings(new_settings)
+            await self.engine.manual.apply_settings(new_settings)
             return CommandResult(True, f"{key}: {old} -> {new}", {"name": key, "old": old, "new": new})
         return await self._command(Command.SET, by, {"name": name, "value": value}, do)
 
@@ -374,10 +376,10 @@ class Control:
     # --- validation ----------------------------------------------------------------------------------------
     def _traded(self, symbol: Any) -> str:
         wanted = _symbol(symbol or "")
-        if wanted not in self.engine.symbols:
-            nearest = difflib.get_close_matches(wanted, self.engine.symbols, n=1)
+        if wanted not in self.engine.status.symbols:
+            nearest = difflib.get_close_matches(wanted, self.engine.status.symbols, n=1)
             raise Refused(f"{symbol!r} is not traded here" + (f"; did you mean {nearest[0]}?" if nearest else "")
-                          + f" (symbols: {', '.join(self.engine.symbols)})")
+                          + f" (symbols: {', '.join(self.engine.status.symbols)})")
         return wanted
 
     @staticmethod

@@ -90,3 +90,15 @@ class LiveFeatures:
                 exit_channel: int = 0) -> Context:
         """The decision context of the last bar."""
         return Context.from_row(self.index[-1], self.rows[-1], self.bar_length, filters, correlations, exit_channel)
+
+
+def aligned_closes(features: dict[str, LiveFeatures], symbols, at: pd.Timestamp, bar_length: pd.Timedelta,
+                   window: int) -> dict[str, np.ndarray]:
+    """Each symbol's closes at the ``window`` + 1 bars up to ``at`` on one timeline (NaN where a bar is
+    missing): the correlation veto's input, as the backtester reads it from its arrays."""
+    bars = [at - k * bar_length for k in range(window, -1, -1)]
+    out = {}
+    for s in symbols:
+        known = dict(features[s].closes)
+        out[s] = np.array([known.get(t, math.nan) for t in bars], dtype=np.float64)
+    return out

@@ -251,16 +251,16 @@ async def run_live(settings: Settings, mode: str, symbols: list[str], *, base_ur
                                 notifier=notifier, metrics=metrics, limiter=limiter, heartbeat=heartbeat,
                                 rules=rules, trade_log=trade_log) as session:
             engine = session.engine
-            loop.add_signal_handler(signal.SIGUSR1, engine.halt, "SIGUSR1")
+            loop.add_signal_handler(signal.SIGUSR1, engine.manual.halt, "SIGUSR1")
             fronts = _Fronts(settings, Control(engine, loop=loop), telegram_base_url)
             announcer = session.announcer
             why = "stopped by a signal or an error"
             try:
                 await session.warm_up()          # restores the saved state and reconciles
-                if rearm_by and engine.kill.tripped:
-                    print(engine.rearm(rearm_by), flush=True)
+                if rearm_by and engine.status.kill_tripped:
+                    print(engine.manual.rearm(rearm_by), flush=True)
                 if early:
-                    engine.halt("SIGUSR1 (sent while starting)")
+                    engine.manual.halt("SIGUSR1 (sent while starting)")
                 await fronts.start()
                 if on_control is not None:
                     on_control(fronts.control)

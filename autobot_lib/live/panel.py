@@ -144,8 +144,7 @@ class LivePanel:
                 self.session = session
                 self.control = Control(session.engine)
                 session.after_bars.append(self.refresh)
-                engine = session.engine
-                engine._alert = lambda key, text: self._say(f"[{key}] {text}")
+                session.engine.alert_listeners.append(lambda key, text: self._say(f"[{key}] {text}"))
                 await session.warm_up()
                 self._say("warm; reconciled; deciding on every closed bar")
                 await session.run(duration_s=duration_s, warm=False)
@@ -179,30 +178,30 @@ class LivePanel:
 
     # --- the view ------------------------------------------------------------------------------------
     def refresh(self, decisions) -> None:
-        engine = self.session.engine if self.session else None
-        if engine is None:
+        view = self.session.engine.status if self.session else None
+        if view is None:
             return
         for d in decisions:
             rec = d.record
             c = self._candles.setdefault(rec.symbol, _Candles())
             t = pd.Timestamp(rec.timestamp)
-            row = engine.features[rec.symbol].rows[-1]
+            row = view.last_row(rec.symbol)
             c.rows.append((t, row["open"], row["high"], row["low"], row["close"]))
             for intent in rec.intents:
                 if intent["kind"] == "ENTRY":
                     c.entries.append((t, intent["price"], intent["side"]))
                 elif intent["kind"] in ("EXIT", "PARTIAL_EXIT"):
                     c.exits.append((t, intent["price"], intent["reason"]))
-            held = engine.held.get(rec.symbol)
+            held = view.positions.get(rec.symbol)
             c.stops.append((t, held.position.stop if held else None))
             for part in (c.rows, c.entries, c.exits, c.stops):
                 del part[:-_KEEP]
         if decisions:
-            self._equity.append((pd.Timestamp(decisions[-1].record.timestamp), engine.last_equity))
+            self._equity.append((pd.Timestamp(decisions[-1].record.timestamp), view.last_equity))
             del self._equity[:-_KEEP]
-        self._draw(engine)
+        self._draw(view)
 
-    def _draw(self, engine) -> None:
+    def _draw(self, view) -> None:
         symbol = next(iter(self._candles), None)
         if symbol is not None:
             c = self._candles[symbol]
@@ -217,31 +216,31 @@ class LivePanel:
                 equity.update(x=[e[0] for e in self._equity], y=[e[1] for e in self._equity])
                 values = pd.Series([e[1] for e in self._equity], dtype=float)
                 drawdown.update(x=[e[0] for e in self._equity], y=(values / values.cummax() - 1).tolist())
-        self.positions.value = self._positions_html(engine)
-        self.journal.value = self._journal_html(engine)
+        self.positions.value = self._positions_html(view.positions)
+        self.journal.value = self._journal_html(view.journal)
         self.alerts.value = "<b>alerts</b><br>" + "<br>".join(html.escape(m) for m in self.messages[-8:])
         heartbeat = pd.Timestamp.now(tz="UTC").strftime("%H:%M:%S")
-        self.status.value = (f"<b>{self.mode.value}</b> · {len(engine.journal)} bars decided · "
-                             f"{len(engine.held)} positions · {len(engine.trades)} trades closed · trading state "
-                             f"<b>{engine.kill.state.value}</b> · feed reconnects {self.session.feed.reconnects} · "
+        self.status.value = (f"<b>{self.mode.value}</b> · {len(view.journal)} bars decided · "
+                             f"{len(view.positions)} positions · {len(view.trades)} trades closed · trading state "
+                             f"<b>{view.trading_state.value}</b> · feed reconnects {self.session.feed.reconnects} · "
                              f"heartbeat {heartbeat} UTC")
 
     @staticmethod
-    def _positions_html(engine) -> str:
+    def _positions_html(positions) -> str:
         rows = [{"symbol": s, "side": h.position.side.value, "qty": h.position.qty, "entry": h.position.entry_price,
                  "stop": round(h.position.stop, 2), "stop order": h.protection.stop_id,
                  "target order": h.protection.target_id, "bars held": h.position.bars_held}
-                for s, h in engine.held.items()]
+                for s, h in positions.items()]
         table = pd.DataFrame(rows).to_html(index=False) if rows else "<i>flat</i>"
         return f"<b>positions and protective orders</b>{table}"
 
     @staticmethod
-    def _journal_html(engine) -> str:
-        records = list(engine.journal)[-8:]
+    def _journal_html(journal) -> str:
+        records = journal[-8:]
         if not records:
             return ""
         frame = journal_frame(records)[["timestamp", "symbol", "outcome", "proposal", "confidence", "regime"]]
-        text = funnel(journal_frame(list(engine.journal))).text()
+        text = funnel(journal_frame(journal)).text()
         return (f"<b>latest decisions</b>{frame.to_html(index=False)}<b>signal funnel</b>"
                 f"<pre>{html.escape(text)}</pre>")
 
@@ -261,14 +260,15 @@ class LivePanel:
 
         out = Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
-        engine = self.session.engine
-        trades = trade_frame(engine.trades)
-        return {"journal": write_journal(list(engine.journal), out / "live_journal.jsonl"),
+        view = self.session.engine.status
+        trades = trade_frame(view.trades)
+        return {"journal": write_journal(view.journal, out / "live_journal.jsonl"),
                 "trades": write_text_atomic(out / "live_trades.csv", trades.to_csv(index=False))}
 
     def summary(self, seconds: float) -> dict[str, Any]:
-        engine = self.session.engine
+        view = self.session.engine.status
+        journal = view.journal
         return {"mode": self.mode.value, "venue": self.venue.value, "seconds": round(seconds, 1),
-                "bars decided": len(engine.journal), "orders": sum(r.outcome == "order" for r in engine.journal),
-                "trades closed": len(engine.trades), "positions open": len(engine.held),
-                "trading state": engine.kill.state.value, "alerts": len(engine.alerts)}
+                "bars decided": len(journal), "orders": sum(r.outcome == "order" for r in journal),
+                "trades closed": len(view.trades), "positions open": len(view.positions),
+                "trading state": view.trading_state.value, "alerts": len(view.alerts)}

@@ -62,11 +62,12 @@ class LiveSession:
         try:
             await self.engine.reconcile()
         except BrokerError as exc:
-            self.engine._on_error("reconcile", exc)
+            self.engine.guard.report_error("reconcile", exc)
 
     def _beat(self) -> None:
         if self.heartbeat is not None:
-            self.heartbeat.beat(bars=self.decided, state=self.engine.kill.state.value, positions=len(self.engine.held))
+            self.heartbeat.beat(bars=self.decided, state=self.engine.status.trading_state.value,
+                                positions=len(self.engine.status.positions))
         for tick in self.ticks:
             tick()
 
