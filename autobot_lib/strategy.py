@@ -56,6 +56,9 @@ class RuleStrategy:
         return self.rules.evaluate_arrays(columns, columns["regime"], index, self.threshold)
 
 
+_PROPOSALS = np.array([Proposal.PROPOSE_SHORT.value, Proposal.NEUTRAL.value, Proposal.PROPOSE_LONG.value], dtype=object)
+
+
 class DonchianStrategy:
     """The Donchian/ATR bot: long when the close breaks above the channel of the previous N bars, short
     below it; full conviction when it fires, no ADX gate."""
@@ -83,10 +86,9 @@ class DonchianStrategy:
         with np.errstate(invalid="ignore"):
             up = close > columns[self.upper]
             down = close < columns[self.lower]
-        bias = up.astype(float) - down.astype(float)
-        direction = np.sign(bias).astype(int)
-        proposal = np.where(direction > 0, Proposal.PROPOSE_LONG.value,
-                            np.where(direction < 0, Proposal.PROPOSE_SHORT.value, Proposal.NEUTRAL.value)).astype(object)
+        direction = up.astype(int) - down.astype(int)
+        bias = direction.astype(float)
+        proposal = _PROPOSALS[direction + 1]      # shared labels, not one new string per bar
         return RuleEvaluation(index, self.names, np.array([1.0, -1.0]), np.array([1.0, 1.0]),
                               np.column_stack([up, down]), bias, (up | down).astype(float), direction, proposal)
 
