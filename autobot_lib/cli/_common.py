@@ -10,6 +10,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+def add_command(sub: argparse._SubParsersAction, name: str, summary: str, description: str,
+                epilog: str | None = None) -> argparse.ArgumentParser:
+    """The parser of ``autobot NAME``, for a command module's ``add_parser``: ``summary`` is its line in
+    `autobot --help`; ``description`` opens `autobot NAME --help` and ``epilog`` closes it. argparse refills
+    both (white space folded, wrapped to the terminal), so they are written as indented paragraphs."""
+    return sub.add_parser(name, help=summary, description=description, epilog=epilog)
+
+
 def add_research(p: argparse.ArgumentParser, out: str) -> None:
     p.add_argument("--symbols", nargs="+", required=True, help="e.g. BTCUSDT ETHUSDT (one shared account)")
     p.add_argument("--data", nargs="*", default=[], help="OHLCV files, matched to symbols by name (default: the cache)")

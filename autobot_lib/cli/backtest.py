@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from autobot_lib.cli._common import add_research, research_inputs
+from autobot_lib.cli._common import add_command, add_research, research_inputs
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    backtest = sub.add_parser("backtest", help="backtest a strategy on one or more symbols, with a report",
-                              description="Run the event-driven USD-M backtester (the live decision path) over a "
-                                          "period, print the metrics and the funnel, and write an HTML report, the "
-                                          "trade log (CSV), the equity curve and an Excel summary.")
+    backtest = add_command(sub, "backtest", "backtest a strategy on one or more symbols, with a report", """
+        Run the event-driven USD-M backtester (the live decision path) over a period, print the metrics and the
+        funnel, and write an HTML report, the trade log (CSV), the equity curve and an Excel summary.""")
     add_research(backtest, "reports/backtest")
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from autobot_lib.cli._common import add_command
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    baseline = sub.add_parser("baseline", help="write (or check) the golden regression baseline",
-                              description="Regenerate the golden baseline: decisions, stops, reasons and metrics "
-                                          "of fixed runs on fixed real data. With --check, compare instead and exit "
-                                          "1 on any difference.")
+    baseline = add_command(sub, "baseline", "write (or check) the golden regression baseline", """
+        Regenerate the golden baseline: decisions, stops, reasons and metrics of fixed runs on fixed real data.
+        With --check, compare instead and exit 1 on any difference.""")
     baseline.add_argument("--data-dir", default="../shared/data/ohlcv", help="real data (default: %(default)s)")
     baseline.add_argument("--output", default="tests/golden/baseline.json", help="(default: %(default)s)")
     baseline.add_argument("--check", action="store_true", help="compare with --output instead of writing it")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from autobot_lib.cli._common import add_command
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    demo = sub.add_parser("demo", help="the embedded demo: data, indicators, regimes, an HTML report",
-                          description="Load the default market (cache, else download, else a SYNTHETIC market), "
-                                      "compute indicators and regimes, write an HTML report, run notebooks 01, 02 "
-                                      "and 04 through papermill, and print every report's path.")
+    demo = add_command(sub, "demo", "the embedded demo: data, indicators, regimes, an HTML report", """
+        Load the default market (cache, else download, else a SYNTHETIC market), compute indicators and regimes,
+        write an HTML report, run notebooks 01, 02 and 04 through papermill, and print every report's path.""")
     demo.add_argument("--symbol", default="BTCUSDT", help="(default: %(default)s)")
     demo.add_argument("-t", "--timeframe", default="1h", help="(default: %(default)s)")
     demo.add_argument("--bars", type=int, default=3000, help="history length (default: %(default)s)")

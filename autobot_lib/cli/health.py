@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from autobot_lib.cli._common import add_command
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    health = sub.add_parser("health", help="is the bot alive? its heartbeat file and, optionally, its /metrics",
-                            description="Check the bot's heartbeat file (HEARTBEAT_FILE, or --heartbeat) and, with "
-                                        "--metrics or --metrics-url, the bot_heartbeat_ts its Prometheus endpoint "
-                                        "shows. Exit status 0 when every heartbeat checked is younger than "
-                                        "--max-age seconds, 1 otherwise (for Docker or systemd health checks).")
+    health = add_command(sub, "health", "is the bot alive? its heartbeat file and, optionally, its /metrics", """
+        Check the bot's heartbeat file (HEARTBEAT_FILE, or --heartbeat) and, with --metrics or --metrics-url, the
+        bot_heartbeat_ts its Prometheus endpoint shows. Exit status 0 when every heartbeat checked is younger than
+        --max-age seconds, 1 otherwise (for Docker or systemd health checks).""")
     health.add_argument("--heartbeat", metavar="PATH", help="the heartbeat file (default: HEARTBEAT_FILE)")
     health.add_argument("--max-age", type=float, metavar="SEC",
                         help="oldest healthy heartbeat, seconds (default: HEARTBEAT_MAX_AGE_SEC, 900)")

@@ -5,23 +5,24 @@ from __future__ import annotations
 import argparse
 import sys
 
+from autobot_lib.cli._common import add_command
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    live = sub.add_parser(
-        "live", help="run the trading bot: dry-run, testnet (Binance demo trading) or live",
-        description="Warm the indicators on history, reconcile with the exchange (the exchange is the truth), "
-                    "then run the one decision pipeline on every closed bar and execute it: market entries, "
-                    "protective reduce-only stops through Binance's algo endpoint, trailing, exits. State goes "
-                    "to Redis or SQLite (STATE_STORE), alerts to Telegram/Slack, metrics to /metrics "
-                    "(METRICS_PORT). Each closed trade is appended to live_trades_<mode>.csv in the data folder "
-                    "(donchian.data_dir for the Donchian strategy, else the folder of STATE_DB_PATH) and kept in "
-                    "the state store, for the daily report. Modes: dry-run simulates fills in-process on live "
-                    "data; testnet uses "
-                    "Binance demo trading (demo-trading keys); live trades real money and needs --confirm-live.",
-        epilog="Examples: autobot live --mode dry-run --symbols BTCUSDT ETHUSDT;  "
-               "autobot live --mode testnet --symbols BTCUSDT --base-url http://127.0.0.1:8765 (the local venue). "
-               "The bot runs the decision kernels interpreted (a bar at a time they need no compiler, and "
-               "numba's would hold ~110 MB); AUTOBOT_JIT=1 in the environment compiles them instead.")
+    live = add_command(sub, "live", "run the trading bot: dry-run, testnet (Binance demo trading) or live", """
+        Warm the indicators on history, reconcile with the exchange (the exchange is the truth), then run the one
+        decision pipeline on every closed bar and execute it: market entries, protective reduce-only stops through
+        Binance's algo endpoint, trailing, exits. State goes to Redis or SQLite (STATE_STORE), alerts to
+        Telegram/Slack, metrics to /metrics (METRICS_PORT). Each closed trade is appended to
+        live_trades_<mode>.csv in the data folder (donchian.data_dir for the Donchian strategy, else the folder of
+        STATE_DB_PATH) and kept in the state store, for the daily report. Modes: dry-run simulates fills
+        in-process on live data; testnet uses Binance demo trading (demo-trading keys); live trades real money and
+        needs --confirm-live.""",
+        epilog="""
+        Examples: autobot live --mode dry-run --symbols BTCUSDT ETHUSDT; autobot live --mode testnet --symbols
+        BTCUSDT --base-url http://127.0.0.1:8765 (the local venue). The bot runs the decision kernels interpreted
+        (a bar at a time they need no compiler, and numba's would hold ~110 MB); AUTOBOT_JIT=1 in the environment
+        compiles them instead.""")
     live.add_argument("--mode", choices=["dry-run", "testnet", "live"],
                       help="default: the mode the settings name (DRY_RUN or ENVIRONMENT=DRY_RUN: dry-run; "
                            "ENVIRONMENT=LIVE with USE_TESTNET=false: live; else testnet)")

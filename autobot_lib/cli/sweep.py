@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autobot_lib.cli._common import add_research, research_inputs
+from autobot_lib.cli._common import add_command, add_research, research_inputs
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    sweep = sub.add_parser("sweep", help="Donchian parameter grid on the vectorbt fast path, with heatmaps",
-                           description="Sweep Donchian (entry, exit) channel lengths across symbols in one "
-                                       "vectorbt call per symbol, on Dask; print the best and write a CSV and "
-                                       "heatmaps.")
+    sweep = add_command(sub, "sweep", "Donchian parameter grid on the vectorbt fast path, with heatmaps", """
+        Sweep Donchian (entry, exit) channel lengths across symbols in one vectorbt call per symbol, on Dask;
+        print the best and write a CSV and heatmaps.""")
     add_research(sweep, "reports/sweep")
     sweep.add_argument("--entries", nargs="+", type=int, default=[10, 20, 30, 40, 55], help="entry channel lengths")
     sweep.add_argument("--exits", nargs="+", type=int, default=[5, 10, 15, 20], help="exit channel lengths")

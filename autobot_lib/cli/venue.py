@@ -5,19 +5,22 @@ from __future__ import annotations
 import argparse
 import os
 
+from autobot_lib.cli._common import add_command
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    venue = sub.add_parser(
-        "venue", help="serve a local Binance-compatible venue from data files (market data and trading)",
-        description="Serve Binance USD-M (and spot market-data) endpoints on 127.0.0.1 from files named like "
-                    "binance_usdm_BTCUSDT_1h.csv.gz (funding files too), for the real ccxt client: klines, "
-                    "tickers, signed trading (orders, algo stops, positions, leverage), kline and user-data "
-                    "WebSockets. With --start or --speed it replays the USD-M candles and matches orders on "
-                    "them. Signed requests use AUTOBOT_VENUE_API_KEY / AUTOBOT_VENUE_API_SECRET from the "
-                    "environment, else the local demo pair venue-demo-key / venue-demo-secret.",
-        epilog="Control a running venue: POST /_venue/advance?bars=N, POST /_venue/fault with JSON "
-               '{"kind": "429", "path": "/fapi/v1/order"}, GET /_venue/state. '
-               "Example: autobot venue --data binance_usdm_BTCUSDT_1h.csv.gz --start 2025-06-01 --speed 10")
+    venue = add_command(
+        sub, "venue", "serve a local Binance-compatible venue from data files (market data and trading)", """
+        Serve Binance USD-M (and spot market-data) endpoints on 127.0.0.1 from files named like
+        binance_usdm_BTCUSDT_1h.csv.gz (funding files too), for the real ccxt client: klines, tickers, signed
+        trading (orders, algo stops, positions, leverage), kline and user-data WebSockets. With --start or --speed
+        it replays the USD-M candles and matches orders on them. Signed requests use AUTOBOT_VENUE_API_KEY /
+        AUTOBOT_VENUE_API_SECRET from the environment, else the local demo pair venue-demo-key /
+        venue-demo-secret.""",
+        epilog="""
+        Control a running venue: POST /_venue/advance?bars=N, POST /_venue/fault with JSON {"kind": "429", "path":
+        "/fapi/v1/order"}, GET /_venue/state. Example: autobot venue --data binance_usdm_BTCUSDT_1h.csv.gz --start
+        2025-06-01 --speed 10""")
     venue.add_argument("--data", nargs="+", required=True, metavar="FILE", help="OHLCV and funding files")
     venue.add_argument("--start", help="replay from this UTC time (default with --speed: 1000 bars into the "
                                        "data, so clients can fetch history first)")

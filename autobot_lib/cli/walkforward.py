@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autobot_lib.cli._common import add_research, research_inputs
+from autobot_lib.cli._common import add_command, add_research, research_inputs
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    walk = sub.add_parser("walkforward", help="walk-forward: tune on each train window, trade the next out of sample",
-                          description="Rolling (or anchored) walk-forward over the event-driven engine: every "
-                                      "grid combination is backtested on each train window (on Dask), the best "
-                                      "by --objective trades the next test window; prints the folds, the "
-                                      "stitched out-of-sample result and parameter stability.")
+    walk = add_command(
+        sub, "walkforward", "walk-forward: tune on each train window, trade the next out of sample", """
+        Rolling (or anchored) walk-forward over the event-driven engine: every grid combination is backtested on
+        each train window (on Dask), the best by --objective trades the next test window; prints the folds, the
+        stitched out-of-sample result and parameter stability.""")
     add_research(walk, "reports/walkforward")
     walk.add_argument("--grid", nargs="+", required=True, metavar="KEY=V1,V2",
                       help="settings to tune, e.g. ACTIVATION_THRESHOLD=0.4,0.5 donchian.atr_stop_k=1.2,2")
