@@ -78,26 +78,31 @@ async def _until(condition, what: str, seconds: float = 60) -> None:
 
 # --- the live engine on the local venue ------------------------------------------------------------
 
-async def venue_session(settings, symbols: list[str], n: int) -> tuple[LiveEngine, VenueServer]:
-    """``n`` bars of ``symbols`` from REPLAY_START through `autobot live`'s parts: the real ccxt client (REST
-    and ccxt.pro streams) against a venue replaying the real bars and funding, stepped one bar at a time."""
-    venue = VenueServer(usdm=book(symbols), api_keys={VENUE_KEY: VENUE_SECRET}, start=REPLAY_START, speed="manual",
-                        taker_fee=settings.TAKER_FEE, maker_fee=settings.MAKER_FEE)
-    venue.start()
+def roomy() -> RateLimiter:
+    """The replay packs hours into milliseconds: room enough that Binance's windows never throttle it."""
+    return RateLimiter(rate_limits=({"rateLimitType": "REQUEST_WEIGHT", "interval": "SECOND", "intervalNum": 1,
+                                     "limit": 100_000},))
+
+
+async def run_on_venue(venue: VenueServer, settings, symbols: list[str], n: int, metrics=None,
+                       before_bar=None) -> LiveEngine:
+    """``n`` bars of ``symbols`` through `autobot live`'s parts: the real ccxt client (REST and ccxt.pro
+    streams) and LiveSession against the running ``venue``, stepped one bar at a time; ``metrics`` given to
+    the engine, ``before_bar()`` run before each step. The venue is left running."""
     url = venue.url
-    roomy = RateLimiter(rate_limits=({"rateLimitType": "REQUEST_WEIGHT", "interval": "SECOND", "intervalNum": 1,
-                                      "limit": 100_000},))
-    broker = CcxtBroker(VENUE_KEY, VENUE_SECRET, mode="venue", base_url=url, limiter=roomy)
+    broker = CcxtBroker(VENUE_KEY, VENUE_SECRET, mode="venue", base_url=url, limiter=roomy())
     rest = venue_client(url, VENUE_KEY, VENUE_SECRET, flavour="async", enableRateLimit=False)
     feed = BarFeed(lambda: venue_client(url, VENUE_KEY, VENUE_SECRET, flavour="pro", enableRateLimit=False),
                    {s: CCXT[s] for s in symbols})
-    engine = LiveEngine(settings, broker, symbols)
+    engine = LiveEngine(settings, broker, symbols, metrics=metrics)
     session = LiveSession(engine, feed, rest, reconcile_every_s=0)
     task = asyncio.create_task(session.run(max_bars=n * len(symbols)))
     try:
         subscribed = lambda: sum(len(s) for _, s in list(venue.streams.market.values())) >= len(symbols)  # noqa: E731
         await _until(lambda: engine.orders is not None and subscribed(), "warm-up and the kline subscriptions")
         for k in range(n):
+            if before_bar:
+                before_bar()
             await asyncio.to_thread(venue.advance, 1)
             await _until(lambda: session.decided >= (k + 1) * len(symbols) or task.done(), f"bar {k + 1} decided")
             async with engine.busy:      # and the reconciliation after it, before the next bar
@@ -108,6 +113,18 @@ async def venue_session(settings, symbols: list[str], n: int) -> tuple[LiveEngin
     finally:
         await broker.close()
         await rest.close()
+    return engine
+
+
+async def venue_session(settings, symbols: list[str], n: int) -> tuple[LiveEngine, VenueServer]:
+    """``n`` bars of ``symbols`` from REPLAY_START on a venue replaying the real bars and funding
+    (:func:`run_on_venue`)."""
+    venue = VenueServer(usdm=book(symbols), api_keys={VENUE_KEY: VENUE_SECRET}, start=REPLAY_START, speed="manual",
+                        taker_fee=settings.TAKER_FEE, maker_fee=settings.MAKER_FEE)
+    venue.start()
+    try:
+        engine = await run_on_venue(venue, settings, symbols, n)
+    finally:
         venue.stop()
     return engine, venue
 

@@ -15,25 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
-import urllib.request
 from collections import Counter
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from autobot_lib.config import load_settings
 from autobot_lib.exchange import errors
 from autobot_lib.exchange.ccxt_broker import CcxtBroker
 from autobot_lib.exchange.ports import BrokerError, ErrorPolicy
-from autobot_lib.exchange.ratelimit import RateLimiter
-from autobot_lib.exchange.venue import Fault, VenueServer, venue_client
-from autobot_lib.live.engine import LiveEngine
-from autobot_lib.live.feed import BarFeed
+from autobot_lib.exchange.venue import Fault, VenueServer
 from autobot_lib.live.metrics import FLATTEN_FAILURE_REASONS, FLATTEN_PARTIAL_REASONS, BotMetrics
-from autobot_lib.live.session import LiveSession
 from conftest import REPLAY_START, VENUE_KEY, VENUE_SECRET
-from parity import CCXT, book
+from parity import book, roomy, run_on_venue
+from scrape import labels, scrape
 
 SYMBOL = "BTCUSDT"
 UNIVERSE = ["BTCUSDT", "ETHUSDT"]        # ETHUSDT is configured but never traded here
@@ -45,63 +39,6 @@ BASE = dict(ACTIVATION_THRESHOLD=0.4, LEVERAGE=5, MAX_POSITIONS=2, FUNDING_AVOID
 TARGETS = {"ladder": dict(TP_LADDER=[[1.0, 0.4], [2.0, 0.3]]), "single": dict(TP_LADDER=[])}
 ROLES = {"ladder": {"L1", "L2"}, "single": {"T"}}            # the targets' client id roles (T<generation>)
 FILL_REASON = {"ladder": "tp_ladder", "single": "take_profit"}
-
-
-def scrape(url: str) -> dict[tuple[str, frozenset], float]:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        assert response.status == 200
-        text = response.read().decode()
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
-
-
-def labels(**kw) -> frozenset:
-    return frozenset(kw.items())
-
-
-def roomy() -> RateLimiter:
-    """The replay packs hours into milliseconds: room enough that Binance's windows never throttle it."""
-    return RateLimiter(rate_limits=({"rateLimitType": "REQUEST_WEIGHT", "interval": "SECOND", "intervalNum": 1,
-                                     "limit": 100_000},))
-
-
-async def _until(condition, what: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        await asyncio.sleep(0.005)
-
-
-async def metered_session(venue: VenueServer, settings, metrics: BotMetrics, bars: int,
-                          before_bar=None) -> LiveEngine:
-    """``bars`` closed bars of SYMBOL through `autobot live`'s parts (the real ccxt client, REST and ccxt.pro
-    streams, LiveSession) with ``metrics`` given to the engine, the venue stepped one bar at a time;
-    ``before_bar()`` runs before each step."""
-    url = venue.url
-    broker = CcxtBroker(VENUE_KEY, VENUE_SECRET, mode="venue", base_url=url, limiter=roomy())
-    rest = venue_client(url, VENUE_KEY, VENUE_SECRET, flavour="async", enableRateLimit=False)
-    feed = BarFeed(lambda: venue_client(url, VENUE_KEY, VENUE_SECRET, flavour="pro", enableRateLimit=False),
-                   {SYMBOL: CCXT[SYMBOL]})
-    engine = LiveEngine(settings, broker, [SYMBOL], metrics=metrics)
-    session = LiveSession(engine, feed, rest, reconcile_every_s=0)
-    task = asyncio.create_task(session.run(max_bars=bars))
-    try:
-        subscribed = lambda: sum(len(s) for _, s in list(venue.streams.market.values())) >= 1  # noqa: E731
-        await _until(lambda: engine.orders is not None and subscribed(), "warm-up and the kline subscription")
-        for k in range(bars):
-            if before_bar:
-                before_bar()
-            await asyncio.to_thread(venue.advance, 1)
-            await _until(lambda: session.decided > k or task.done(), f"bar {k + 1} decided")
-            async with engine.busy:      # and the reconciliation after it, before the next bar
-                pass
-            if task.done():
-                task.result()
-        await task
-    finally:
-        await broker.close()
-        await rest.close()
-    return engine
 
 
 @pytest.fixture(scope="module", params=list(TARGETS))
@@ -121,7 +58,7 @@ def metered(request):
         venue.inject(Fault("-2019", path="/fapi/v1/order", method="POST", count=1))
         venue.inject(Fault("502", path="/fapi/v1/order", method="POST", count=5))
         venue.inject(Fault("503", path="/fapi/v1/userTrades", method="GET", count=1))
-        engine = asyncio.run(metered_session(venue, settings, metrics, BARS))
+        engine = asyncio.run(run_on_venue(venue, settings, [SYMBOL], BARS, metrics))
         yield engine, venue, scrape(f"http://127.0.0.1:{port}/metrics"), request.param
     finally:
         metrics.stop()
@@ -185,7 +122,8 @@ def test_a_ladder_level_the_exchange_did_not_fill_is_no_take_profit_fill(trading
                 cancelled.append(a.client_id)
 
     metrics = BotMetrics(account=ACCOUNT, universe=UNIVERSE)
-    engine = asyncio.run(metered_session(trading_venue, settings, metrics, BARS, cancel_second_levels))
+    engine = asyncio.run(run_on_venue(trading_venue, settings, [SYMBOL], BARS, metrics,
+                                     cancel_second_levels))
     targets = [a for a in account.algos.values() if a.type == "TAKE_PROFIT_MARKET"]
     filled = Counter("long" if a.side == "SELL" else "short" for a in targets if a.status == "FINISHED")
     booked = sum(x["reason"] == "tp_ladder" for r in engine.journal for x in (r.exits or []))

@@ -10,12 +10,10 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
-from prometheus_client.parser import text_string_to_metric_families
 
 from autobot_lib.config import load_settings
 from autobot_lib.live.health import Heartbeat, health_check, write_heartbeat
@@ -25,6 +23,7 @@ from autobot_lib.live.watch import Watch, WatchKnobs
 from autobot_lib.notify import Alert, LogChannel, Notifier, Priority
 from chat_stand_ins import ChatStandIns
 from conftest import REPO, free_port
+from scrape import labels, scrape
 
 # Transcribed from the Donchian bot README, section Observability (names and labels), not from the code.
 SEED_METRICS = {
@@ -37,18 +36,6 @@ SEED_METRICS = {
     "order_latency_seconds": {"account", "kind"},
 }
 SEED_LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
-
-
-def scrape(url: str) -> dict[tuple[str, frozenset], float]:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        assert response.status == 200
-        text = response.read().decode()
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
-
-
-def labels(**kw) -> frozenset:
-    return frozenset(kw.items())
 
 
 @pytest.fixture
