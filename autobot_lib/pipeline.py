@@ -32,7 +32,7 @@ from autobot_lib.risk import kernel
 from autobot_lib.risk.exits import PositionStep, initial_stop, position_step_from, step_buffers, take_profit_price
 from autobot_lib.risk.params import RiskParams
 from autobot_lib.risk.sizing import Size, round_down, round_price, size_from
-from autobot_lib.risk.vetoes import _STATES, correlated
+from autobot_lib.risk.vetoes import correlated
 from autobot_lib.strategy import RuleStrategy, Strategy
 
 def recorded_columns(strategy: Strategy) -> list[str]:
@@ -152,9 +152,10 @@ def decide(symbol: str, ctx: Context, signal: Signal, account: Account, params: 
     outcome, gate, vetoes, sized, size, state, n_exits, n_adds, moved, close_reason, closed = kernel.decide_bar(
         kernel.position_state(position), bar.open, bar.high, bar.low, bar.close, ctx.atr, ctx.adx, ctx.adx_prev,
         kernel.regime_code(ctx.regime), ctx.regime_age, upper, lower, signal.direction, side.sign if side else 0,
-        account.equity, account.available, account.peak_equity, account.daily_anchor, _STATES[account.state],
-        len(account.positions), correlated(symbol, margin_account, ctx.correlations, params.correlation_threshold),
-        ctx.decided_at.value, kernel.market(filters), kernel.kernel_params(params), exits, adds)
+        account.equity, account.available, account.peak_equity, account.daily_anchor,
+        kernel.TRADING_STATES[account.state], len(account.positions),
+        correlated(symbol, margin_account, ctx.correlations, params.correlation_threshold), ctx.decided_at.value,
+        kernel.market(filters), kernel.kernel_params(params), exits, adds)
     step = None if position is None else position_step_from(position, state, exits[:n_exits], adds[:n_adds], moved,
                                                              close_reason, closed)
     return decision_from(symbol, ctx, signal, params, strategy, int(outcome), int(gate), int(vetoes),

@@ -1,17 +1,21 @@
 """The compiled decision step: whole-step quantities equal Decimal rounding, reasons decode in check
-order, and numba's cache is dropped when the code the loop inlines changes."""
+order (the reason enums are the kernel's bit order), and numba's cache is dropped when the code the loop
+inlines changes."""
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from autobot_lib import _numba_cache
 from autobot_lib.model import MarketFilters
 from autobot_lib.risk import RiskParams, round_down, size_position
-from autobot_lib.risk import kernel
+from autobot_lib.risk import kernel, reasons
+from autobot_lib.risk.reasons import Cap, ExitReason, GateReason, Outcome, SizeReason, Veto
 
 
 @pytest.mark.parametrize("step", ["0.001", "0.01", "1", "0.1", "0.00001", "10", "0.5", "0.25"])
@@ -44,6 +48,51 @@ def test_reasons_decode_in_check_order():
     assert kernel.reasons(0, kernel.GATE_ORDER) == ()
     assert kernel.reasons(1 | 4, kernel.GATE_ORDER) == ("long_disabled", "no_regime")
     assert kernel.reasons(8 | 256 | 2048, kernel.VETO_ORDER) == ("max_positions", "volatility", "insufficient_margin")
+
+
+def test_the_reason_enums_are_the_kernels_order():
+    """The kernel's name tuples, codes and mask bits are the enums' order, member by member."""
+    for kind, order, prefix in ((GateReason, kernel.GATE_ORDER, "G_"), (Veto, kernel.VETO_ORDER, "V_")):
+        assert order == tuple(r.value for r in kind)
+        for i, r in enumerate(kind):
+            assert getattr(kernel, prefix + r.name) == 1 << i == reasons.bit(r), r
+    for kind, order in ((SizeReason, kernel.SIZE_REASONS), (Outcome, kernel.OUTCOMES), (Cap, kernel.CAPS)):
+        assert order == tuple(r.value for r in kind)
+    for i, r in enumerate(SizeReason):
+        assert getattr(kernel, r.name) == i
+    for i, r in enumerate(Outcome):
+        assert getattr(kernel, r.name) == i
+    assert (kernel.CAP_VALUE, kernel.CAP_LEVERAGE, kernel.CAP_POSITION) == tuple(reasons.code(c) for c in Cap)
+    assert kernel.EXIT_REASONS == tuple(ExitReason)
+    exits = {ExitReason.MAX_HOLDING_TIME: kernel.MAX_HOLDING, ExitReason.MANUAL_CLOSE: None}
+    for i, r in enumerate(ExitReason):
+        assert exits.get(r, getattr(kernel, r.name, None)) in (i, None), r
+
+
+P = RiskParams()
+KP = kernel.kernel_params(P)
+
+
+def test_every_reason_the_kernel_sets_decodes_to_a_name():
+    """Drive each check to fire and decode what comes back: every bit set is a member, and every member is a
+    bit some input sets."""
+    def gate(sign, regime, age, **params):
+        return kernel.gate_mask(sign, 10.0, 60.0, regime, age, kernel.kernel_params(RiskParams(**params)))
+
+    gate_bits = gate(1, 0.0, 0, allow_long=False) | gate(-1, 1.0, 5, allow_short=False) | gate(1, math.nan, 5)
+    assert reasons.decode(gate_bits, GateReason) == tuple(GateReason)
+    funding = pd.Timestamp("2025-03-03 07:58", tz="UTC").value
+    pre = [kernel.pre_trade_mask(state, True, 5, 80.0, 100.0, 100.0, funding, True, 10.0, 100.0, KP)
+           for state in (kernel.HALTED, kernel.REDUCING)]
+    order = kernel.order_mask(3.0, 0.0, 0.0, kernel.kernel_params(RiskParams(max_position_value_ratio=0.0001)))
+    assert reasons.decode(pre[0] | pre[1] | order, Veto) == tuple(Veto)
+    assert pre[0] | pre[1] | order == (1 << len(Veto)) - 1             # no bit beyond the enum
+    btc = kernel.market(MarketFilters.of("0.10", "0.001", "0.001", "100"))
+    coarse = kernel.market(MarketFilters.of("0.1", "0.0001", "0.002", "5"))
+    codes = {kernel.size_units(equity, 60_000.0, atr, KP, m)[6] for equity, atr, m in (
+        (10_000.0, 0.0, btc), (0.0, 100.0, btc), (100.0, 100.0, btc), (1_000.0, 100.0, coarse),
+        (1_000.0, 100.0, btc))}
+    assert [list(SizeReason)[c] for c in sorted(codes)] == list(SizeReason)
 
 
 def test_stale_numba_cache_is_dropped_when_a_dependency_changes(tmp_path):

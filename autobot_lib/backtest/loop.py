@@ -36,20 +36,22 @@ import math
 import numpy as np
 
 from autobot_lib import _numba_cache
+from autobot_lib import model as _model
 from autobot_lib._jit import njit
 from autobot_lib.backtest import costs as _costs
 from autobot_lib.backtest.costs import funding_paid, liquidation_level, slipped_price
 from autobot_lib.risk import kernel as _kernel
+from autobot_lib.risk import reasons as _reasons
 from autobot_lib.risk.kernel import (
-    EXIT_REASONS, HALTED, IN_POSITION, NO_SIZE, ORDER, POSITION_FIELDS, Market, PositionState, bar_excursions,
-    bar_fills, decide_bar, next_trading_state, opened, order_cost, qty_units, return_correlation, units_to_qty,
+    EXIT_REASONS, HALTED, IN_POSITION, LIQUIDATION, NO_SIZE, ORDER, POSITION_FIELDS, TAKE_PROFIT, TP_LADDER, Market,
+    PositionState, bar_excursions, bar_fills, decide_bar, next_trading_state, opened, order_cost, qty_units,
+    return_correlation, units_to_qty,
 )
 
-_numba_cache.drop_stale(__file__, _kernel.__file__, _costs.__file__)  # the loop inlines their code
+# the loop inlines their code, and the reason codes the kernel takes from these
+_numba_cache.drop_stale(__file__, _kernel.__file__, _costs.__file__, _reasons.__file__, _model.__file__)
 
 END_OF_DATA = len(EXIT_REASONS)          # exit reason code after ExitReason's
-LIQUIDATION = EXIT_REASONS.index("liquidation")
-_TP, _TP_LADDER = EXIT_REASONS.index("take_profit"), EXIT_REASONS.index("tp_ladder")
 _DAY_NS = 86_400 * 10**9
 REARM_NEVER, REARM_NEXT_DAY = 0, 1
 
@@ -243,12 +245,12 @@ def simulate(t_ns, has, o_, h_, l_, c_, atr_, adx_, adx_prev_, regime_, age_, ex
                 ended = 0
                 if closed:
                     last_reason = np.int64(exits[n_exits - 1, 0])
-                    ended = 2 if last_reason == _TP or last_reason == _TP_LADDER else 1
+                    ended = 2 if last_reason == TAKE_PROFIT or last_reason == TP_LADDER else 1
                 best, worst = bar_excursions(sign, first, o, h, l, ended, exits[n_exits - 1, 2] if closed else 0.0)
                 hf[s, _MFE], hf[s, _MAE] = max(hf[s, _MFE], best), min(hf[s, _MAE], worst)
                 for k in range(n_exits):
                     reason = np.int64(exits[k, 0])
-                    as_maker = tp_maker != 0 and (reason == _TP or reason == _TP_LADDER)
+                    as_maker = tp_maker != 0 and (reason == TAKE_PROFIT or reason == TP_LADDER)
                     price = exits[k, 2] if as_maker else slipped_price(sign, exits[k, 2], atr_[u, s], False, slip_bps,
                                                                        slip_atr)
                     n_trades = _exit(s, exits[k, 1], price, reason, t, maker if as_maker else taker, account, hp, hf,

@@ -12,8 +12,9 @@ Encodings:
 - a market's filters are a :class:`Market`: step size and tick size with their inverse scales, minimum
   quantity and notional;
 - regimes are codes 1 bull, -1 bear, 0 range, NaN unknown (:func:`autobot_lib.regime.classify`);
-- reasons are indices into the tuples below; the gate and the vetoes return bit masks whose bits, read
-  from the lowest, give the reasons in the order they are checked;
+- reasons are indices into the enums of :mod:`autobot_lib.risk.reasons` (the tuples and codes below are
+  derived from them); the gate and the vetoes return bit masks whose bits, read from the lowest, give the
+  reasons in the order they are checked;
 - quantities are whole units of the market's step size (:func:`floor_units`) and protective prices are
   on its tick grid (:func:`stop_price`, :func:`target_price`), so what the model holds is exactly what
   the exchange is sent and triggers on.
@@ -33,31 +34,54 @@ from typing import NamedTuple
 
 import numpy as np
 
+from autobot_lib import _numba_cache
+from autobot_lib import model as _model
 from autobot_lib._jit import njit
-from autobot_lib.model import ExitReason, Position
+from autobot_lib.model import Position, TradingState
+from autobot_lib.risk import reasons as _reasons
 from autobot_lib.risk.params import RiskParams
+from autobot_lib.risk.reasons import Cap, ExitReason, GateReason, Outcome, SizeReason, Veto, bit, code, names
 
+# numba keys its cache by this file only, yet the reason codes below are frozen into it from these two
+_numba_cache.drop_stale(__file__, _reasons.__file__, _model.__file__)
+
+# the reason tables, as the plain tuples and integers compiled code reads (one definition: risk/reasons.py)
 EXIT_REASONS = tuple(ExitReason)
-GATE_ORDER = ("long_disabled", "short_disabled", "no_regime", "range_regime", "against_regime", "adx_too_low",
-              "adx_falling", "trend_unstable")
-VETO_ORDER = ("halted", "reducing", "already_in_position", "max_positions", "max_drawdown", "daily_loss_limit",
-              "funding_window", "correlation", "volatility", "max_position_value", "min_notional",
-              "insufficient_margin")
-SIZE_REASONS = ("no_volatility", "no_equity", "rounds_to_zero", "below_min_qty", "below_min_notional")
-CAPS = ("max_position_value", "leverage", "position_cap")
-OUTCOMES = ("warmup", "in_position", "neutral", "below_threshold", "gate", "veto", "size", "order")
-WARMUP, IN_POSITION, NEUTRAL, BELOW_THRESHOLD, GATE, VETO, SIZE, ORDER = range(len(OUTCOMES))
+GATE_ORDER, VETO_ORDER = names(GateReason), names(Veto)
+SIZE_REASONS, CAPS, OUTCOMES = names(SizeReason), names(Cap), names(Outcome)
+WARMUP, IN_POSITION, NEUTRAL = code(Outcome.WARMUP), code(Outcome.IN_POSITION), code(Outcome.NEUTRAL)
+BELOW_THRESHOLD, GATE, VETO = code(Outcome.BELOW_THRESHOLD), code(Outcome.GATE), code(Outcome.VETO)
+SIZE, ORDER = code(Outcome.SIZE), code(Outcome.ORDER)
 
-_X = {r: i for i, r in enumerate(EXIT_REASONS)}
-STOP_LOSS, TRAILING_STOP, BREAK_EVEN_STOP = _X[ExitReason.STOP_LOSS], _X[ExitReason.TRAILING_STOP], _X[ExitReason.BREAK_EVEN_STOP]
-TAKE_PROFIT, TP_LADDER = _X[ExitReason.TAKE_PROFIT], _X[ExitReason.TP_LADDER]
-REGIME_CHANGE, EXIT_CHANNEL, MAX_HOLDING = _X[ExitReason.REGIME_CHANGE], _X[ExitReason.EXIT_CHANNEL], _X[ExitReason.MAX_HOLDING_TIME]
-NO_VOLATILITY, NO_EQUITY, ROUNDS_TO_ZERO, BELOW_MIN_QTY, BELOW_MIN_NOTIONAL = range(len(SIZE_REASONS))
+STOP_LOSS, TRAILING_STOP = code(ExitReason.STOP_LOSS), code(ExitReason.TRAILING_STOP)
+BREAK_EVEN_STOP, TAKE_PROFIT = code(ExitReason.BREAK_EVEN_STOP), code(ExitReason.TAKE_PROFIT)
+TP_LADDER, REGIME_CHANGE = code(ExitReason.TP_LADDER), code(ExitReason.REGIME_CHANGE)
+EXIT_CHANNEL, MAX_HOLDING = code(ExitReason.EXIT_CHANNEL), code(ExitReason.MAX_HOLDING_TIME)
+LIQUIDATION = code(ExitReason.LIQUIDATION)
+
+NO_VOLATILITY, NO_EQUITY = code(SizeReason.NO_VOLATILITY), code(SizeReason.NO_EQUITY)
+ROUNDS_TO_ZERO, BELOW_MIN_QTY = code(SizeReason.ROUNDS_TO_ZERO), code(SizeReason.BELOW_MIN_QTY)
+BELOW_MIN_NOTIONAL = code(SizeReason.BELOW_MIN_NOTIONAL)
+CAP_VALUE, CAP_LEVERAGE, CAP_POSITION = code(Cap.MAX_POSITION_VALUE), code(Cap.LEVERAGE), code(Cap.POSITION_CAP)
+
+# mask bits: numba freezes these module integers into the compiled code
+G_LONG_DISABLED, G_SHORT_DISABLED = bit(GateReason.LONG_DISABLED), bit(GateReason.SHORT_DISABLED)
+G_NO_REGIME, G_RANGE_REGIME = bit(GateReason.NO_REGIME), bit(GateReason.RANGE_REGIME)
+G_AGAINST_REGIME, G_ADX_TOO_LOW = bit(GateReason.AGAINST_REGIME), bit(GateReason.ADX_TOO_LOW)
+G_ADX_FALLING, G_TREND_UNSTABLE = bit(GateReason.ADX_FALLING), bit(GateReason.TREND_UNSTABLE)
+V_HALTED, V_REDUCING = bit(Veto.HALTED), bit(Veto.REDUCING)
+V_ALREADY_IN_POSITION, V_MAX_POSITIONS = bit(Veto.ALREADY_IN_POSITION), bit(Veto.MAX_POSITIONS)
+V_MAX_DRAWDOWN, V_DAILY_LOSS_LIMIT = bit(Veto.MAX_DRAWDOWN), bit(Veto.DAILY_LOSS_LIMIT)
+V_FUNDING_WINDOW, V_CORRELATION = bit(Veto.FUNDING_WINDOW), bit(Veto.CORRELATION)
+V_VOLATILITY, V_MAX_POSITION_VALUE = bit(Veto.VOLATILITY), bit(Veto.MAX_POSITION_VALUE)
+V_MIN_NOTIONAL, V_INSUFFICIENT_MARGIN = bit(Veto.MIN_NOTIONAL), bit(Veto.INSUFFICIENT_MARGIN)
+
+# the trading state as the kernel counts it
+ACTIVE, REDUCING, HALTED = code(TradingState.ACTIVE), code(TradingState.REDUCING), code(TradingState.HALTED)
+TRADING_STATES = {state: code(state) for state in TradingState}
+
 _NS_PER_MINUTE = 60 * 10**9
 _DAY_NS = 86_400 * 10**9
-
-# the trading state (ACTIVE, REDUCING, HALTED) as the kernel counts it
-ACTIVE, REDUCING, HALTED = 0, 1, 2
 
 
 class PositionState(NamedTuple):
@@ -445,25 +469,25 @@ def gate_mask(sign, adx, adx_prev, regime, regime_age, p):
     """The ADX entry gate and the long/short switches (bits: :data:`GATE_ORDER`)."""
     mask = 0
     if sign > 0 and not p.allow_long:
-        mask |= 1
+        mask |= G_LONG_DISABLED
     if sign < 0 and not p.allow_short:
-        mask |= 2
+        mask |= G_SHORT_DISABLED
     if not p.use_adx_gate:
         return mask
     if regime != regime or adx != adx:
-        return mask | 4
+        return mask | G_NO_REGIME
     if p.block_range_entries and regime == 0:
-        mask |= 8
+        mask |= G_RANGE_REGIME
     if regime == -sign:
-        mask |= 16
+        mask |= G_AGAINST_REGIME
     if p.adx_chop_filter:
         if adx < p.adx_minimum:
-            mask |= 32
+            mask |= G_ADX_TOO_LOW
         if adx_prev == adx_prev and adx_prev > p.adx_falling_from and \
                 (adx_prev - adx) / adx_prev > p.adx_falling_threshold:
-            mask |= 64
+            mask |= G_ADX_FALLING
     if regime_age < p.trend_stable_bars:
-        mask |= 128
+        mask |= G_TREND_UNSTABLE
     return mask
 
 
@@ -510,23 +534,23 @@ def pre_trade_mask(state, in_position, n_positions, equity, peak, anchor, now_ns
     volatility threshold."""
     mask = 0
     if state == HALTED:
-        mask |= 1
+        mask |= V_HALTED
     elif state == REDUCING:
-        mask |= 2
+        mask |= V_REDUCING
     if in_position:
-        mask |= 4
+        mask |= V_ALREADY_IN_POSITION
     if n_positions >= p.max_positions:
-        mask |= 8
+        mask |= V_MAX_POSITIONS
     if (1.0 - equity / peak if peak > 0 else 0.0) >= p.max_drawdown:
-        mask |= 16
+        mask |= V_MAX_DRAWDOWN
     if daily_loss_breached(equity, anchor, p.daily_loss_limit):
-        mask |= 32
+        mask |= V_DAILY_LOSS_LIMIT
     if p.funding_avoid_min > 0 and minutes_to_funding(now_ns, p.funding_interval_ns) <= p.funding_avoid_min:
-        mask |= 64
+        mask |= V_FUNDING_WINDOW
     if correlated:
-        mask |= 128
+        mask |= V_CORRELATION
     if p.max_atr_pct > 0 and atr / price > p.max_atr_pct:
-        mask |= 256
+        mask |= V_VOLATILITY
     return mask
 
 
@@ -541,13 +565,13 @@ def size_units(equity, price, atr, p, m):
         return np.int64(0), 0.0, 0.0, 0.0, stop_distance, -1, NO_VOLATILITY
     risk_amount = equity * p.risk_per_trade
     raw = risk_amount / stop_distance
-    cap, cap_value = 0, equity * p.max_position_value_ratio
+    cap, cap_value = CAP_VALUE, equity * p.max_position_value_ratio
     if equity * p.leverage < cap_value:
-        cap, cap_value = 1, equity * p.leverage
+        cap, cap_value = CAP_LEVERAGE, equity * p.leverage
     if p.has_position_cap:
         limit = min(max(p.cap_multiple * equity, p.cap_min), p.cap_max)
         if limit < cap_value:
-            cap, cap_value = 2, limit
+            cap, cap_value = CAP_POSITION, limit
     qty, capped = raw, -1
     if raw * price > cap_value:
         qty, capped = cap_value / price, cap
@@ -566,14 +590,14 @@ def size_units(equity, price, atr, p, m):
 
 @njit(cache=True)
 def order_mask(notional, equity, available, p):
-    """Does this order fit? (bits 9-11 of :data:`VETO_ORDER`)."""
+    """Does this order fit? (bits: the last three of :data:`VETO_ORDER`, the checks after sizing)."""
     mask = 0
     if notional > equity * p.max_position_value_ratio * (1 + 1e-9):
-        mask |= 512
+        mask |= V_MAX_POSITION_VALUE
     if notional < p.min_position_value:
-        mask |= 1024
+        mask |= V_MIN_NOTIONAL
     if order_cost(notional, p) > available:
-        mask |= 2048
+        mask |= V_INSUFFICIENT_MARGIN
     return mask
 
 

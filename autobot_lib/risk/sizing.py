@@ -15,19 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
-from enum import StrEnum
 
 from autobot_lib.model import MarketFilters
 from autobot_lib.risk import kernel
 from autobot_lib.risk.params import RiskParams
-
-
-class SizeReason(StrEnum):
-    NO_VOLATILITY = "no_volatility"          # ATR missing or zero: no stop distance, no size
-    NO_EQUITY = "no_equity"
-    ROUNDS_TO_ZERO = "rounds_to_zero"
-    BELOW_MIN_QTY = "below_min_qty"
-    BELOW_MIN_NOTIONAL = "below_min_notional"
+from autobot_lib.risk.reasons import SizeReason
 
 
 @dataclass(frozen=True)
@@ -37,7 +29,7 @@ class Size:
     notional: float
     risk_amount: float
     stop_distance: float
-    capped_by: str | None = None              # max_position_value | leverage | position_cap
+    capped_by: str | None = None              # a Cap's value: max_position_value | leverage | position_cap
     reason: SizeReason | None = None          # set when no order may be sent
 
     @property
@@ -68,4 +60,4 @@ def size_from(size: tuple, filters: MarketFilters) -> Size:
     units, raw, notional, risk_amount, stop_distance, capped, reason = size
     qty = (Decimal(int(units)) * filters.step_size).normalize() if units else Decimal(0)
     return Size(qty, float(raw), float(notional), float(risk_amount), float(stop_distance),
-                None if capped < 0 else kernel.CAPS[capped], None if reason < 0 else SizeReason(kernel.SIZE_REASONS[reason]))
+                None if capped < 0 else kernel.CAPS[capped], None if reason < 0 else list(SizeReason)[reason])

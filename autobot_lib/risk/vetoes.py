@@ -5,38 +5,24 @@ drawdown from the equity peak, the daily loss against the UTC-midnight anchor, t
 correlation with open positions (their bar returns over CORRELATION_WINDOW bars), the volatility
 threshold (ATR over the close). After sizing (does this order fit?): max position value, minimum
 notional, margin at the configured leverage. The checks run compiled
-(:mod:`autobot_lib.risk.kernel`); reasons come back in the order above.
+(:mod:`autobot_lib.risk.kernel`); reasons (:class:`~autobot_lib.risk.reasons.Veto`) come back in the order
+above.
 """
 
 from __future__ import annotations
 
 import math
-from enum import StrEnum
 from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from autobot_lib.data.frame import to_utc
-from autobot_lib.model import Account, TradingState
+from autobot_lib.model import Account
 from autobot_lib.risk import kernel
 from autobot_lib.risk.params import RiskParams
+from autobot_lib.risk.reasons import Veto, decode
 from autobot_lib.risk.sizing import Size
-
-
-class Veto(StrEnum):
-    HALTED = "halted"
-    REDUCING = "reducing"
-    ALREADY_IN_POSITION = "already_in_position"
-    MAX_POSITIONS = "max_positions"
-    MAX_DRAWDOWN = "max_drawdown"
-    DAILY_LOSS_LIMIT = "daily_loss_limit"
-    FUNDING_WINDOW = "funding_window"
-    CORRELATION = "correlation"
-    VOLATILITY = "volatility"
-    MAX_POSITION_VALUE = "max_position_value"
-    MIN_NOTIONAL = "min_notional"
-    INSUFFICIENT_MARGIN = "insufficient_margin"
 
 
 def drawdown(account: Account) -> float:
@@ -50,9 +36,6 @@ def daily_loss(account: Account) -> float:
 def minutes_to_funding(now: pd.Timestamp, interval_hours: int = 8) -> float:
     """Minutes until the next funding settlement (00:00, 08:00, 16:00 UTC for 8-hour funding)."""
     return float(kernel.minutes_to_funding(to_utc(now).value, interval_hours * 3600 * 10**9))
-
-
-_STATES = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
 
 
 def correlated(symbol: str, account: Account, correlations: Mapping[str, float] | None,
@@ -74,16 +57,17 @@ def pre_trade_vetoes(symbol: str, account: Account, now: pd.Timestamp, params: R
                      correlations: Mapping[str, float] | None = None, atr: float = math.nan,
                      price: float = math.nan) -> tuple[Veto, ...]:
     """``atr`` and ``price`` for the volatility threshold (unknown: not vetoed)."""
-    mask = kernel.pre_trade_mask(_STATES[account.state], account.position(symbol) is not None, len(account.positions),
+    state = kernel.TRADING_STATES[account.state]
+    mask = kernel.pre_trade_mask(state, account.position(symbol) is not None, len(account.positions),
                                  account.equity, account.peak_equity, account.daily_anchor, to_utc(now).value,
                                  correlated(symbol, account, correlations, params.correlation_threshold), atr, price,
                                  kernel.kernel_params(params))
-    return tuple(Veto(r) for r in kernel.reasons(mask, kernel.VETO_ORDER))
+    return decode(mask, Veto)
 
 
 def order_vetoes(size: Size, price: float, account: Account, params: RiskParams) -> tuple[Veto, ...]:
     mask = kernel.order_mask(size.notional, account.equity, account.available, kernel.kernel_params(params))
-    return tuple(Veto(r) for r in kernel.reasons(mask, kernel.VETO_ORDER))
+    return decode(mask, Veto)
 
 
 def return_correlations(closes: pd.DataFrame, symbol: str, window: int = 168) -> dict[str, float]:
