@@ -326,8 +326,11 @@ class FeatureSpec:
 
     @property
     def warmup_bars(self) -> int:
-        """Bars before every feature is defined (the slowest: EMA seeding, ADX's 2n-1, MACD's slow+signal-1)."""
-        return max(max(self.ema_periods, default=0), 2 * self.adx,
+        """Bars before every feature is defined (the slowest: EMA seeding, ADX's 2n-1, MACD's slow+signal-1)
+        and Wilder's smoothings (ATR, ADX, RSI) have forgotten their seed, (1 - 1/n)^12n < 1e-5: the live
+        engine fetches this much history, so its values are the backtest's over a longer one."""
+        settle = 12 * max(self.atr, self.adx, self.rsi or 0)
+        return max(max(self.ema_periods, default=0), 2 * self.adx + settle,
                    self.macd[1] + self.macd[2] if self.macd else 0, self.bb[0] if self.bb else 0,
                    self.rsi + 1 if self.rsi else 0, self.atr + 1, max(self.donchian, default=0) + 1,
                    self.volume_sma or 0)
