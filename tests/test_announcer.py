@@ -6,7 +6,6 @@ shutdown, entries, exits, stop updates, vetoes, connection problems) and the Don
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pandas as pd
 import pytest
@@ -15,11 +14,10 @@ from pydantic import SecretStr
 from autobot_lib.config import load_settings
 from autobot_lib.exchange.venue import Fault
 from autobot_lib.live.announcer import Announcer, daily_summary
-from autobot_lib.live.launch import run_live
 from autobot_lib.live.watch import WatchKnobs
 from autobot_lib.notify import LogChannel, Notifier, Priority, SlackChannel
 from chat_stand_ins import ChatStandIns
-from test_live_engine import subscribed
+from test_live_launch import dry_run_on_venue
 
 
 @pytest.fixture
@@ -37,23 +35,11 @@ def test_a_session_announces_its_life_and_its_trades(trading_venue, slack):
     notifier = Notifier([SlackChannel(SecretStr(slack.slack_url), min_priority=Priority.LOW, per_minute=None),
                          LogChannel()], cooldown_sec=0)
 
-    async def scenario():
-        session = asyncio.create_task(run_live(settings, "dry-run", ["BTCUSDT"], base_url=trading_venue.url,
-                                               max_bars=120, notifier=notifier))
-        deadline = time.monotonic() + 60
-        while not subscribed(trading_venue):
-            assert time.monotonic() < deadline and not session.done(), "never subscribed"
-            await asyncio.sleep(0.01)
-        for k in range(120):
-            if k == 60:
-                trading_venue.inject(Fault("drop", path="/market/ws"))
-            await asyncio.to_thread(trading_venue.advance, 1)
-            await asyncio.sleep(0.03)
-            if session.done():
-                break
-        return await asyncio.wait_for(session, 60)
+    def drop_the_stream_halfway(k: int) -> None:
+        if k == 60:
+            trading_venue.inject(Fault("drop", path="/market/ws"))
 
-    engine = asyncio.run(scenario())
+    engine = asyncio.run(dry_run_on_venue(trading_venue, settings, 120, drop_the_stream_halfway, notifier=notifier))
     assert notifier.flush()
     notifier.close()
     sent = [r.payload["text"] for r in slack.slack if r.status == 200]

@@ -17,6 +17,26 @@ from conftest import REPO, VENUE_KEY, VENUE_SECRET, real
 from test_live_engine import subscribed
 
 
+async def dry_run_on_venue(venue, settings, bars: int, before_bar=None, **kw):
+    """`autobot live --mode dry-run` (``run_live``) for BTCUSDT on the replaying ``venue``: once it has
+    subscribed to bars, the venue steps ``bars`` bars, a little wall time apart; ``before_bar(k)`` runs before
+    step ``k``; ``kw`` goes to ``run_live``. Returns the engine."""
+    session = asyncio.create_task(run_live(settings, "dry-run", ["BTCUSDT"], base_url=venue.url, max_bars=bars,
+                                           **kw))
+    deadline = time.monotonic() + 60
+    while not subscribed(venue):
+        assert time.monotonic() < deadline and not session.done(), "dry-run never subscribed"
+        await asyncio.sleep(0.01)
+    for k in range(bars):
+        if before_bar:
+            before_bar(k)
+        await asyncio.to_thread(venue.advance, 1)
+        await asyncio.sleep(0.03)
+        if session.done():
+            break
+    return await asyncio.wait_for(session, 60)
+
+
 def test_live_needs_the_confirmation_and_live_settings():
     testnet = load_settings(env_file=None, config_json=None)
     with pytest.raises(LaunchError, match="--confirm-live"):
@@ -89,21 +109,7 @@ def test_dry_run_decides_and_fills_in_process_and_sends_nothing(trading_venue):
     settings = load_settings(env_file=None, config_json=None, STRATEGY="donchian", MAX_DRAWDOWN=1.0,
                              donchian={"leverage": 5, "use_exit_channel": True, "funding_avoid_min": 0})
 
-    async def scenario():
-        session = asyncio.create_task(run_live(settings, "dry-run", ["BTCUSDT"], base_url=trading_venue.url,
-                                               max_bars=60))
-        deadline = time.monotonic() + 60
-        while not subscribed(trading_venue):
-            assert time.monotonic() < deadline and not session.done(), "dry-run never subscribed"
-            await asyncio.sleep(0.01)
-        for _ in range(60):
-            await asyncio.to_thread(trading_venue.advance, 1)
-            await asyncio.sleep(0.03)
-            if session.done():
-                break
-        return await asyncio.wait_for(session, 60)
-
-    engine = asyncio.run(scenario())
+    engine = asyncio.run(dry_run_on_venue(trading_venue, settings, 60))
     assert len(engine.journal) == 60 and any(r.outcome == "order" for r in engine.journal)
     assert engine.trades or engine.held                      # the paper broker filled them
     trading = [r for r in trading_venue.requests if r["method"] in ("POST", "DELETE")]
