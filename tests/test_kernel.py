@@ -1,6 +1,6 @@
 """The compiled decision step: whole-step quantities equal Decimal rounding, reasons decode in check
-order (the reason enums are the kernel's bit order), and numba's cache is dropped when the code the loop
-inlines changes."""
+order (the reason enums are the kernel's bit order), a position keeps one layout as a float row, and
+numba's cache is dropped when the code the loop inlines changes."""
 
 from __future__ import annotations
 
@@ -93,6 +93,18 @@ def test_every_reason_the_kernel_sets_decodes_to_a_name():
         (10_000.0, 0.0, btc), (0.0, 100.0, btc), (100.0, 100.0, btc), (1_000.0, 100.0, coarse),
         (1_000.0, 100.0, btc))}
     assert [list(SizeReason)[c] for c in sorted(codes)] == list(SizeReason)
+
+
+def test_a_position_row_keeps_every_field_in_its_slot():
+    """The float row the backtest loop and its journal keep a position in: field i in slot i, and back."""
+    pos = kernel.PositionState(-1, 0.5, 101.5, 104.0, math.nan, 2.0, 1.5, 0.7, 12, True, 1, 2, 100.0)
+    row = np.zeros(kernel.POSITION_FIELDS)
+    kernel.store_position(row, pos)
+    assert tuple(kernel.SLOT) == tuple(range(kernel.POSITION_FIELDS))
+    assert [row[getattr(kernel.SLOT, f)] for f in pos._fields][:4] == [-1.0, 0.5, 101.5, 104.0]
+    back = kernel.position_from_row(row)
+    assert back[:4] == pos[:4] and back[5:] == pos[5:] and math.isnan(back.take_profit)
+    assert isinstance(back.be_promoted, (bool, np.bool_)) and int(back.bars_held) == 12
 
 
 def test_stale_numba_cache_is_dropped_when_a_dependency_changes(tmp_path):

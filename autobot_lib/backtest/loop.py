@@ -43,9 +43,9 @@ from autobot_lib.backtest.costs import funding_paid, liquidation_level, slipped_
 from autobot_lib.risk import kernel as _kernel
 from autobot_lib.risk import reasons as _reasons
 from autobot_lib.risk.kernel import (
-    EXIT_REASONS, HALTED, IN_POSITION, LIQUIDATION, NO_SIZE, ORDER, POSITION_FIELDS, TAKE_PROFIT, TP_LADDER, Market,
-    PositionState, bar_excursions, bar_fills, decide_bar, next_trading_state, opened, order_cost, qty_units,
-    return_correlation, units_to_qty,
+    EXIT_REASONS, HALTED, IN_POSITION, LIQUIDATION, NO_SIZE, ORDER, POSITION_FIELDS, SLOT, TAKE_PROFIT, TP_LADDER,
+    Market, bar_excursions, bar_fills, decide_bar, next_trading_state, opened, order_cost, position_from_row,
+    qty_units, return_correlation, store_position, units_to_qty,
 )
 
 # the loop inlines their code, and the reason codes the kernel takes from these
@@ -75,18 +75,6 @@ _NONE, _ENTRY, _EXIT, _ADD = range(4)
 
 
 @njit(cache=True, inline="always")
-def _state(row):
-    return PositionState(np.int64(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], row[7], np.int64(row[8]),
-                         row[9] != 0.0, np.int64(row[10]), np.int64(row[11]), row[12])
-
-
-@njit(cache=True, inline="always")
-def _store(row, pos):
-    row[0], row[1], row[2], row[3], row[4], row[5], row[6] = pos[0], pos[1], pos[2], pos[3], pos[4], pos[5], pos[6]
-    row[7], row[8], row[9], row[10], row[11], row[12] = pos[7], pos[8], pos[9], pos[10], pos[11], pos[12]
-
-
-@njit(cache=True, inline="always")
 def _market(row):
     return Market(row[0], row[1], row[2], row[3], row[4], row[5])
 
@@ -95,8 +83,8 @@ def _market(row):
 def _equity(balance, hp, last_close):
     total = balance
     for s in range(hp.shape[0]):
-        if hp[s, 0] != 0.0:
-            total += hp[s, 0] * hp[s, 1] * (last_close[s] - hp[s, 2])
+        if hp[s, SLOT.sign] != 0.0:
+            total += hp[s, SLOT.sign] * hp[s, SLOT.qty] * (last_close[s] - hp[s, SLOT.entry])
     return total
 
 
@@ -111,7 +99,7 @@ def _correlated(u, s, c_, has, hp, pend_kind, pend_bar, p):
             own[k - first] = c_[k, s]
     other = np.empty(u + 1 - first)
     for o in range(has.shape[1]):
-        if o == s or not (hp[o, 0] != 0.0 or (pend_kind[o] == _ENTRY and pend_bar[o] == u)):
+        if o == s or not (hp[o, SLOT.sign] != 0.0 or (pend_kind[o] == _ENTRY and pend_bar[o] == u)):
             continue
         for k in range(first, u + 1):
             other[k - first] = c_[k, o] if has[k, o] else math.nan
@@ -124,25 +112,25 @@ def _correlated(u, s, c_, has, hp, pend_kind, pend_bar, p):
 def _exit(s, qty, price, reason, t, fee_rate, account, hp, hf, hi, tf, ti, n_trades):
     """Close ``qty`` of symbol ``s``'s position at ``price``; a full close writes the trade. Returns the
     trade count."""
-    sign = hp[s, 0]
-    gross = sign * qty * (price - hp[s, 2])
+    sign = hp[s, SLOT.sign]
+    gross = sign * qty * (price - hp[s, SLOT.entry])
     fee = qty * price * fee_rate
     account[0] += gross - fee
     hf[s, _REALIZED] += gross
     hf[s, _FEES] += fee
     hf[s, _EXIT_VALUE] += qty * price
     hf[s, _EXIT_QTY] += qty
-    remaining = hp[s, 1] - qty
-    if remaining > hp[s, 7] * 1e-9:
-        hf[s, _MARGIN] *= remaining / hp[s, 1]
-        hp[s, 1] = remaining
+    remaining = hp[s, SLOT.qty] - qty
+    if remaining > hp[s, SLOT.initial_qty] * 1e-9:
+        hf[s, _MARGIN] *= remaining / hp[s, SLOT.qty]
+        hp[s, SLOT.qty] = remaining
         return n_trades
-    rpu, first = hp[s, 5], hp[s, 12]
-    risk = rpu * hp[s, 7]
+    rpu, first = hp[s, SLOT.risk_per_unit], hp[s, SLOT.first_entry]
+    risk = rpu * hp[s, SLOT.initial_qty]
     pnl = hf[s, _REALIZED] - hf[s, _FEES] - hf[s, _FUNDING]
     n = n_trades
     ti[n, 0], ti[n, 1], ti[n, 2], ti[n, 3] = s, np.int64(sign), hi[s, _ENTRY_T], t
-    ti[n, 4], ti[n, 5], ti[n, 6] = reason, hi[s, _ENTRY_BAR], np.int64(hp[s, 8])
+    ti[n, 4], ti[n, 5], ti[n, 6] = reason, hi[s, _ENTRY_BAR], np.int64(hp[s, SLOT.bars_held])
     tf[n, 0], tf[n, 1], tf[n, 2] = first, hf[s, _INITIAL_STOP], hf[s, _EXIT_VALUE] / hf[s, _EXIT_QTY]
     tf[n, 3], tf[n, 4], tf[n, 5] = hf[s, _MAX_QTY], hf[s, _MAX_QTY] * first, hf[s, _FEES]
     tf[n, 6], tf[n, 7] = hf[s, _FUNDING], pnl
@@ -150,7 +138,7 @@ def _exit(s, qty, price, reason, t, fee_rate, account, hp, hf, hi, tf, ti, n_tra
     tf[n, 9] = -hf[s, _MAE] / rpu if rpu else math.nan
     tf[n, 10] = hf[s, _MFE] / rpu if rpu else math.nan
     tf[n, 11] = hf[s, _REGIME]
-    hp[s, 0] = 0.0
+    hp[s, SLOT.sign] = 0.0
     return n + 1
 
 
@@ -197,14 +185,15 @@ def simulate(t_ns, has, o_, h_, l_, c_, atr_, adx_, adx_prev_, regime_, age_, ex
             m = _market(markets[s])
             kind = pend_kind[s]
             pend_kind[s] = _NONE
-            if kind == _EXIT and hp[s, 0] != 0.0:
-                fill = slipped_price(hp[s, 0], o, pend_atr[s], False, slip_bps, slip_atr)
-                n_trades = _exit(s, hp[s, 1], fill, pend_reason[s], t, taker, account, hp, hf, hi, tf, ti, n_trades)
-            elif kind == _ENTRY and hp[s, 0] == 0.0:
+            if kind == _EXIT and hp[s, SLOT.sign] != 0.0:
+                fill = slipped_price(hp[s, SLOT.sign], o, pend_atr[s], False, slip_bps, slip_atr)
+                n_trades = _exit(s, hp[s, SLOT.qty], fill, pend_reason[s], t, taker, account, hp, hf, hi, tf, ti,
+                                 n_trades)
+            elif kind == _ENTRY and hp[s, SLOT.sign] == 0.0:
                 side, qty = pend_sign[s], pend_qty[s]
                 fill = slipped_price(side, o, pend_atr[s], True, slip_bps, slip_atr)
                 pos = opened(side, qty, fill, pend_atr[s], p, m)
-                _store(hp[s], pos)
+                store_position(hp[s], pos)
                 notional = qty * fill
                 account[0] -= notional * taker
                 hf[s, :] = 0.0
@@ -216,32 +205,33 @@ def simulate(t_ns, has, o_, h_, l_, c_, atr_, adx_, adx_prev_, regime_, age_, ex
                 hf[s, _INITIAL_STOP] = pos.stop
                 hi[s, _ENTRY_T] = t
                 hi[s, _ENTRY_BAR] = pend_bar[s]
-            elif kind == _ADD and hp[s, 0] != 0.0:
-                sign, qty, add = hp[s, 0], hp[s, 1], pend_qty[s]
+            elif kind == _ADD and hp[s, SLOT.sign] != 0.0:
+                sign, qty, add = hp[s, SLOT.sign], hp[s, SLOT.qty], pend_qty[s]
                 fill = slipped_price(sign, o, pend_atr[s], True, slip_bps, slip_atr)
                 fee = add * fill * taker
                 account[0] -= fee
                 hf[s, _FEES] += fee
                 hf[s, _MARGIN] += add * fill / leverage
-                hp[s, 2] = (hp[s, 2] * qty + fill * add) / (qty + add)
-                hp[s, 1] = units_to_qty(qty_units(qty, m) + qty_units(add, m), m.step, m.step_scale)
-                hf[s, _MAX_QTY] = max(hf[s, _MAX_QTY], hp[s, 1])
-                hf[s, _LIQ] = liquidation_level(sign, hp[s, 2], leverage, mmr)
+                hp[s, SLOT.entry] = (hp[s, SLOT.entry] * qty + fill * add) / (qty + add)
+                hp[s, SLOT.qty] = units_to_qty(qty_units(qty, m) + qty_units(add, m), m.step, m.step_scale)
+                hf[s, _MAX_QTY] = max(hf[s, _MAX_QTY], hp[s, SLOT.qty])
+                hf[s, _LIQ] = liquidation_level(sign, hp[s, SLOT.entry], leverage, mmr)
             last_close[s] = c
             into[s, :] = hp[s, :]
             liquidated[s] = False
-            if hp[s, 0] != 0.0:
-                sign, first = hp[s, 0], hp[s, 12]
+            if hp[s, SLOT.sign] != 0.0:
+                sign, first = hp[s, SLOT.sign], hp[s, SLOT.first_entry]
                 liq = hf[s, _LIQ]
-                stop_protects = sign * (hp[s, 3] - liq) > 0
+                stop_protects = sign * (hp[s, SLOT.stop] - liq) > 0
                 if sign * ((l if sign > 0 else h) - liq) <= 0 and (not stop_protects or sign * (o - liq) <= 0):
                     best, worst = bar_excursions(sign, first, o, h, l, 1, liq)
                     hf[s, _MFE], hf[s, _MAE] = max(hf[s, _MFE], best), min(hf[s, _MAE], worst)
                     liquidated[s] = True
-                    n_trades = _exit(s, hp[s, 1], liq, LIQUIDATION, t, liq_fee, account, hp, hf, hi, tf, ti, n_trades)
-            if hp[s, 0] != 0.0:
-                _, n_exits, closed = bar_fills(_state(hp[s]), o, h, l, p, m, exits)
-                sign, first = hp[s, 0], hp[s, 12]
+                    n_trades = _exit(s, hp[s, SLOT.qty], liq, LIQUIDATION, t, liq_fee, account, hp, hf, hi, tf, ti,
+                                     n_trades)
+            if hp[s, SLOT.sign] != 0.0:
+                _, n_exits, closed = bar_fills(position_from_row(hp[s]), o, h, l, p, m, exits)
+                sign, first = hp[s, SLOT.sign], hp[s, SLOT.first_entry]
                 ended = 0
                 if closed:
                     last_reason = np.int64(exits[n_exits - 1, 0])
@@ -255,14 +245,14 @@ def simulate(t_ns, has, o_, h_, l_, c_, atr_, adx_, adx_prev_, regime_, age_, ex
                                                                        slip_atr)
                     n_trades = _exit(s, exits[k, 1], price, reason, t, maker if as_maker else taker, account, hp, hf,
                                      hi, tf, ti, n_trades)
-                    if hp[s, 0] == 0.0:
+                    if hp[s, SLOT.sign] == 0.0:
                         break
         # 2. funding that falls due by this close, on what is held then, at the close
         for s in range(n_sym):
             f = funding_at[s]
             while f < funding_start[s + 1] and funding_t[f] <= close_t:
-                if hp[s, 0] != 0.0 and funding_t[f] > hi[s, _ENTRY_T]:
-                    pay = funding_paid(hp[s, 0], hp[s, 1], last_close[s], funding_rate[f])
+                if hp[s, SLOT.sign] != 0.0 and funding_t[f] > hi[s, _ENTRY_T]:
+                    pay = funding_paid(hp[s, SLOT.sign], hp[s, SLOT.qty], last_close[s], funding_rate[f])
                     account[0] -= pay
                     hf[s, _FUNDING] += pay
                 f += 1
@@ -271,7 +261,7 @@ def simulate(t_ns, has, o_, h_, l_, c_, atr_, adx_, adx_prev_, regime_, age_, ex
         equity = _equity(account[0], hp, last_close)
         margin, n_pos = 0.0, 0
         for s in range(n_sym):
-            if hp[s, 0] != 0.0:
+            if hp[s, SLOT.sign] != 0.0:
                 margin += hf[s, _MARGIN]
                 n_pos += 1
         day = close_t // _DAY_NS
@@ -286,12 +276,12 @@ def simulate(t_ns, has, o_, h_, l_, c_, atr_, adx_, adx_prev_, regime_, age_, ex
         # 4. the decisions: the positions held into the bar first, then the flat symbols (as the live engine)
         for j in range(2 * n_sym):
             s = j % n_sym
-            if not has[u, s] or (into[s, 0] != 0.0) != (j < n_sym):
+            if not has[u, s] or (into[s, SLOT.sign] != 0.0) != (j < n_sym):
                 continue
             o, h, l, c = o_[u, s], h_[u, s], l_[u, s], c_[u, s]
             m = _market(markets[s])
             atr = atr_[u, s]
-            before = _state(into[s])
+            before = position_from_row(into[s])
             if liquidated[s]:        # the exchange closed it inside the bar: nothing to decide, the fill recorded
                 exits[0, 0], exits[0, 1], exits[0, 2] = LIQUIDATION, before.qty, hf[s, _LIQ]
                 outcome, gate, vetoes, sized, size, after = IN_POSITION, 0, 0, False, NO_SIZE, before
@@ -310,8 +300,8 @@ def simulate(t_ns, has, o_, h_, l_, c_, atr_, adx_, adx_prev_, regime_, age_, ex
             frow[0], frow[1], frow[2], frow[3] = size[1], size[2], size[3], size[4]
             frow[4], frow[5], frow[6], frow[7], frow[8] = equity, available, account[1], account[2], n_pos
             if outcome == IN_POSITION:
-                _store(frow[JF_BEFORE:JF_AFTER], before)
-                _store(frow[JF_AFTER:], after)
+                store_position(frow[JF_BEFORE:JF_AFTER], before)
+                store_position(frow[JF_AFTER:], after)
                 for k in range(n_exits):
                     events[n_events, 0], events[n_events, 1], events[n_events, 2] = exits[k, 0], exits[k, 1], exits[k, 2]
                     n_events += 1
@@ -321,12 +311,12 @@ def simulate(t_ns, has, o_, h_, l_, c_, atr_, adx_, adx_prev_, regime_, age_, ex
                     n_events += 1
                     added += adds[k, 0]
                     available -= order_cost(adds[k, 0] * adds[k, 1], p)
-                if not closed and hp[s, 0] != 0.0:
+                if not closed and hp[s, SLOT.sign] != 0.0:
                     # the kernel's position for the next bar; the adds join it when they fill at the next open
-                    entry = hp[s, 2]
-                    _store(hp[s], after)
-                    hp[s, 2] = entry
-                    hp[s, 1] = units_to_qty(qty_units(after.qty, m) - qty_units(added, m), m.step, m.step_scale)
+                    entry = hp[s, SLOT.entry]
+                    store_position(hp[s], after)
+                    hp[s, SLOT.entry] = entry
+                    hp[s, SLOT.qty] = units_to_qty(qty_units(after.qty, m) - qty_units(added, m), m.step, m.step_scale)
                     if n_adds:
                         pend_kind[s], pend_qty[s], pend_atr[s] = _ADD, added, atr
                     elif close_reason >= 0:
@@ -342,12 +332,12 @@ def simulate(t_ns, has, o_, h_, l_, c_, atr_, adx_, adx_prev_, regime_, age_, ex
         marks[u, 3] = 1.0 - equity / account[1] if account[1] > 0 else 0.0
     # what is still open closes at its symbol's last close, so every trade is complete
     for s in range(n_sym):
-        if hp[s, 0] != 0.0:
+        if hp[s, SLOT.sign] != 0.0:
             last = n_bars - 1
             while not has[last, s]:
                 last -= 1
-            n_trades = _exit(s, hp[s, 1], last_close[s], END_OF_DATA, t_ns[last], taker, account, hp, hf, hi, tf, ti,
-                             n_trades)
+            n_trades = _exit(s, hp[s, SLOT.qty], last_close[s], END_OF_DATA, t_ns[last], taker, account, hp, hf, hi,
+                             tf, ti, n_trades)
     if n_bars:
         equity = account[0]
         account[1] = max(account[1], equity)

@@ -8,7 +8,8 @@ its values to these numbers and back; the backtester's compiled loop calls :func
 
 Encodings:
 - a position is a :class:`PositionState` (a named tuple, compiled and interpreted alike); ``sign`` is 1
-  long, -1 short, 0 flat; NaN ``take_profit`` means none;
+  long, -1 short, 0 flat; NaN ``take_profit`` means none; stored as a row of floats, field i is slot i
+  (:data:`SLOT`, :func:`position_from_row`, :func:`store_position`);
 - a market's filters are a :class:`Market`: step size and tick size with their inverse scales, minimum
   quantity and notional;
 - regimes are codes 1 bull, -1 bear, 0 range, NaN unknown (:func:`autobot_lib.regime.classify`);
@@ -104,6 +105,32 @@ class PositionState(NamedTuple):
 
 FLAT = PositionState(0, 0.0, 0.0, 0.0, math.nan, 0.0, 0.0, 0.0, 0, False, 0, 0, 0.0)
 POSITION_FIELDS = len(PositionState._fields)
+
+# A position stored as a row of floats (the backtest loop's arrays, its journal columns) keeps field i in
+# slot i: ``row[SLOT.stop]`` is the stop. The layout is PositionState's own, so it is written nowhere else.
+SLOT = PositionState(*range(POSITION_FIELDS))
+
+
+@njit(cache=True, inline="always")
+def position_from_row(row):
+    """The position a float row holds (its counts and flag back to integers and a bool)."""
+    return PositionState(sign=np.int64(row[SLOT.sign]), qty=row[SLOT.qty], entry=row[SLOT.entry],
+                         stop=row[SLOT.stop], take_profit=row[SLOT.take_profit],
+                         risk_per_unit=row[SLOT.risk_per_unit], atr_at_entry=row[SLOT.atr_at_entry],
+                         initial_qty=row[SLOT.initial_qty], bars_held=np.int64(row[SLOT.bars_held]),
+                         be_promoted=row[SLOT.be_promoted] != 0.0, pyramid_steps=np.int64(row[SLOT.pyramid_steps]),
+                         ladder_steps=np.int64(row[SLOT.ladder_steps]), first_entry=row[SLOT.first_entry])
+
+
+@njit(cache=True, inline="always")
+def store_position(row, pos):
+    """Write ``pos`` into a float row (the inverse of :func:`position_from_row`)."""
+    row[SLOT.sign], row[SLOT.qty], row[SLOT.entry], row[SLOT.stop] = pos.sign, pos.qty, pos.entry, pos.stop
+    row[SLOT.take_profit], row[SLOT.risk_per_unit] = pos.take_profit, pos.risk_per_unit
+    row[SLOT.atr_at_entry], row[SLOT.initial_qty] = pos.atr_at_entry, pos.initial_qty
+    row[SLOT.bars_held], row[SLOT.be_promoted] = pos.bars_held, pos.be_promoted
+    row[SLOT.pyramid_steps], row[SLOT.ladder_steps] = pos.pyramid_steps, pos.ladder_steps
+    row[SLOT.first_entry] = pos.first_entry
 
 
 class Market(NamedTuple):
