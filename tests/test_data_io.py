@@ -84,15 +84,10 @@ def _corrupt(kind: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return df, row
 
 
-CORRUPTIONS = [
-    ("duplicate", Problem.DUPLICATE),
-    ("unsorted", Problem.UNSORTED),
-    ("nan", Problem.NAN),
-    ("non_positive", Problem.NON_POSITIVE),
-    ("high_below_body", Problem.HIGH_BELOW_BODY),
-    ("low_above_body", Problem.LOW_ABOVE_BODY),
-    ("negative_volume", Problem.NEGATIVE_VOLUME),
-]
+# each damage _corrupt does is named after the problem it must be reported as
+CORRUPTIONS = [(problem.name.lower(), problem) for problem in (
+    Problem.DUPLICATE, Problem.UNSORTED, Problem.NAN, Problem.NON_POSITIVE, Problem.HIGH_BELOW_BODY,
+    Problem.LOW_ABOVE_BODY, Problem.NEGATIVE_VOLUME)]
 
 
 @pytest.mark.parametrize("kind, problem", CORRUPTIONS)
