@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 import pytest
 import yaml
@@ -382,17 +383,29 @@ def passed_and_closed(messages: list[str], symbol: str, venue, what: str) -> str
     return said[0]
 
 
+@contextmanager
+def started_drill(venue, tmp_path, title: str):
+    """The bot on ``venue``, started and past its start-up, and the list of report lines; at the end, however it
+    ends, the bot is stopped and the lines are filed in TABLES under ``title``."""
+    bot = Bot(venue, tmp_path)
+    report = []
+    try:
+        bot.start()
+        bot.wait_started()
+        yield bot, report
+    finally:
+        bot.stop()
+        TABLES.append((title, report))
+
+
 def test_drill_a_stop_the_price_passed_while_the_bot_was_down_closes_the_position_at_market(drill_venue, tmp_path):
     """The -2021 the restart meets (Binance: "Order would immediately trigger") is closed at market, the
     process keeps running, and so does every later start: (1) killed between an entry's fill and its stop,
     the price passes where the stop would be while the bot is down; (2) a saved break-even stop that the
     exchange no longer holds (a hand cancelled it) is crossed while the bot is down."""
     venue = drill_venue
-    bot = Bot(venue, tmp_path)
-    report = []
-    try:
-        bot.start()
-        bot.wait_started()
+    title = "SIGKILL drill: stops the price passed while the bot was down"
+    with started_drill(venue, tmp_path, title) as (bot, report):
         # (1) between fill and stop: the next stop request is held until an entry's own is; then the kill
         for attempt in range(5):
             left = []
@@ -457,9 +470,6 @@ def test_drill_a_stop_the_price_passed_while_the_bot_was_down_closes_the_positio
         bot.kill()
         restart_and_check(bot, venue, "(2) the start after")
         still_running(bot, venue, "(2) the start after")
-    finally:
-        bot.stop()
-        TABLES.append(("SIGKILL drill: stops the price passed while the bot was down", report))
 
 
 def test_drill_reconciliation_repairs_each_symbol_on_its_own(drill_venue, tmp_path):
@@ -468,11 +478,7 @@ def test_drill_reconciliation_repairs_each_symbol_on_its_own(drill_venue, tmp_pa
     check re-arms it). Either way the other symbol gets its stop in the same reconciliation, and the
     process keeps running."""
     venue = drill_venue
-    bot = Bot(venue, tmp_path)
-    report = []
-    try:
-        bot.start()
-        bot.wait_started()
+    with started_drill(venue, tmp_path, "SIGKILL drill: one symbol's refusal, the other repaired") as (bot, report):
         for refusal in ("-2021", "-2019"):
             def both():
                 state, _ = saved(bot.store)
@@ -506,6 +512,3 @@ def test_drill_reconciliation_repairs_each_symbol_on_its_own(drill_venue, tmp_pa
             bot.kill()
             bot.start()
             bot.wait_started()
-    finally:
-        bot.stop()
-        TABLES.append(("SIGKILL drill: one symbol's refusal, the other repaired", report))
