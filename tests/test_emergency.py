@@ -121,3 +121,48 @@ def test_a_close_the_exchange_refuses_leaves_the_position_protected_and_is_count
     assert seen["venue"] == seen["amount"] != 0 and SYMBOL in seen["held"] and len(seen["stops"]) == 1
     assert count(seen["metrics"], "flatten_failures_total", "order_error") == 1
     assert any(k == "emergency_close_failed" and SYMBOL in text for k, text in engine.alerts)
+
+
+def test_apply_closes_what_the_policy_says_counts_what_it_keeps_and_what_failed():
+    from autobot_lib.exchange.ports import BrokerError, ErrorPolicy
+
+    book = {"A": held(Side.LONG, 100.0), "B": held(Side.SHORT, 100.0), "C": held(Side.LONG, 100.0)}
+    marks = {"A": 102.0, "B": 101.0, "C": 100.5}
+    failures = {"A": BrokerError("refused", ErrorPolicy.VETO, -2019), "C": BrokerError("timed out", ErrorPolicy.RETRY)}
+    asked, alerts = [], []
+
+    async def close(symbol):
+        asked.append(symbol)
+        if symbol in failures:
+            raise failures[symbol]
+
+    metrics = BotMetrics(account="t", universe=[SYMBOL])
+    policy = EmergencyPolicy("flatten")
+    closed = asyncio.run(policy.apply(book, marks, close, metrics, lambda k, t: alerts.append((k, t))))
+    assert asked == ["A", "B", "C"] and closed == ["B"]              # a failure never stops the others
+    assert count(metrics, "flatten_failures_total", "order_error") == 1
+    assert count(metrics, "flatten_failures_total", "no_response") == 1
+    assert count(metrics, "flatten_partial_total", "no_response") == 1
+    assert count(metrics, "flatten_partial_total", "not_profitable") == 0
+    assert alerts == [("emergency_close_failed", "kill switch (flatten): A not closed (refused); it stays with its "
+                                                 "protective stop"),
+                      ("emergency_close_failed", "kill switch (flatten): C not closed (timed out); it stays with "
+                                                 "its protective stop")]
+
+    asked.clear(), alerts.clear()
+    metrics = BotMetrics(account="t", universe=[SYMBOL])
+    closed = asyncio.run(EmergencyPolicy("flatten_profitable", 0.01).apply(
+        book, marks, close, metrics, lambda k, t: alerts.append((k, t))))
+    assert asked == ["A"] and closed == [] and count(metrics, "flatten_partial_total", "not_profitable") == 2
+    assert alerts[0] == ("emergency_kept", "kill switch (flatten_profitable): kept with their stops, PnL under 1.00%: "
+                                           "B, C")
+    # protect_only sends nothing and says nothing more than the trip's own alert; no metrics is fine
+    asked.clear(), alerts.clear()
+    assert asyncio.run(EmergencyPolicy().apply(book, marks, close)) == [] and asked == [] and alerts == []
+    assert asyncio.run(EmergencyPolicy("flatten").apply({"B": book["B"]}, marks, close)) == ["B"]
+
+
+def test_pnl_without_a_price_is_unknown():
+    assert pnl_pct(held(Side.LONG, 100.0), 0.0) != pnl_pct(held(Side.LONG, 100.0), 0.0)       # NaN
+    assert pnl_pct(held(Side.LONG, 0.0), 100.0) != pnl_pct(held(Side.LONG, 0.0), 100.0)
+    assert pnl_pct(held(Side.LONG, 100.0), 100.0) == 0.0
