@@ -501,10 +501,13 @@ def test_a_position_the_books_do_not_know_is_adopted_and_protected(atr, stop, ho
     assert "ETHUSDT" not in ex.held                   # an amount of 0 is no position
 
 
-def test_a_short_adopted_gets_its_stop_above():
-    exchange = Exchange({"ETHUSDT": ("-2", "100")})
-    r, ex = reconciler(exchange, atr=2.0)
-    assert run(r.run(BAR_MS)) == ["ETHUSDT: adopted SHORT 2.0 from the exchange; stop at 103.0 (ATR)"]
+@pytest.mark.parametrize("amount, atr, said", [
+    ("-2", 2.0, "adopted SHORT 2.0 from the exchange; stop at 103.0 (ATR)"),     # a short's stop goes above
+    ("1", 0.5, "adopted LONG 1.0 from the exchange; stop at 99.25 (ATR)"),       # an ATR below one is still an ATR
+])
+def test_an_adopted_position_gets_its_atr_stop(amount, atr, said):
+    r, _ = reconciler(Exchange({"ETHUSDT": (amount, "100")}), atr=atr)
+    assert run(r.run(BAR_MS)) == [f"ETHUSDT: {said}"]
 
 
 def test_an_adopted_position_whose_stop_has_passed_is_closed():
@@ -961,12 +964,6 @@ def test_fills_are_logged_on_the_live_logger(caplog):
     (record,) = [r for r in caplog.records if "filled at" in r.getMessage()]
     assert record.name == "autobot.live" and record.getMessage() == "BTCUSDT LONG 0.5 filled at 100"
     assert (record.client_id, record.stop, record.reason) == ("ab-BTCUSDT-683b9800-E", 97.0, "RULE_A")
-
-
-def test_an_atr_below_one_is_still_an_atr():
-    exchange = Exchange({"ETHUSDT": ("1", "100")})
-    r, ex = reconciler(exchange, atr=0.5)
-    assert run(r.run(BAR_MS)) == ["ETHUSDT: adopted LONG 1.0 from the exchange; stop at 99.25 (ATR)"]
 
 
 def test_a_booked_stop_the_price_has_passed_closes_the_position():
