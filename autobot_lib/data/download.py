@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 import ccxt
 import pandas as pd
@@ -41,6 +41,22 @@ class RetryPolicy:
 
 class DataDownloadError(RuntimeError):
     """A download could not complete; the cache keeps every page fetched before the failure."""
+
+
+@dataclass(frozen=True)
+class Download:
+    """How :func:`fetch_ohlcv` and :func:`fetch_funding` download, given to them as keywords: the cache
+    folder, another Binance-compatible host (``base_url``) or a ccxt client to use (``exchange``), the
+    progress bar, and the retries of a failed page request."""
+
+    cache_dir: str | Path = "data/cache"
+    base_url: str | None = None
+    exchange: ccxt.Exchange | None = None
+    progress: bool = True
+    retry: RetryPolicy = RetryPolicy()
+
+    def client(self, market: Market) -> ccxt.Exchange:
+        return self.exchange or make_exchange(market, self.base_url)
 
 
 def make_exchange(market: Market = "usdm", base_url: str | None = None, timeout_ms: int = 10_000) -> ccxt.Exchange:
@@ -135,22 +151,19 @@ def fetch_ohlcv(
     *,
     last_bars: int | None = None,
     market: Market = "usdm",
-    cache_dir: str | Path = "data/cache",
-    base_url: str | None = None,
-    exchange: ccxt.Exchange | None = None,
-    progress: bool = True,
-    retry: RetryPolicy = RetryPolicy(),
+    **download: Any,
 ) -> pd.DataFrame:
     """Closed bars of ``symbol`` from ``since`` (or the ``last_bars`` before the exchange's clock) to
-    ``until`` (default: now), through the cache.
+    ``until`` (default: now), through the cache; ``download``: the fields of :class:`Download`.
 
     Resumes from the cache: only bars after the last cached one (and before the first, if ``since``
     is earlier) are requested. Returns the canonical frame for the requested period.
     """
     step_ms = timeframe_seconds(timeframe) * 1000
-    exchange = exchange or make_exchange(market, base_url)
+    options = Download(**download)
+    exchange = options.client(market)
     sym = ccxt_symbol(symbol, market)
-    path = cache_path(cache_dir, market, sym, timeframe)
+    path = cache_path(options.cache_dir, market, sym, timeframe)
     if (since is None) == (last_bars is None):
         raise ValueError("give either since= (a date) or last_bars= (a count of bars), not both or neither")
     now_ms = _call(exchange, exchange.fetch_time, f"{sym} server time", first=True)
@@ -169,14 +182,15 @@ def fetch_ohlcv(
         ranges.append((max(start_ms, last_ms + step_ms), end_ms))
     total = sum(max(0, (b - a) // step_ms) for a, b in ranges)
 
-    with tqdm(total=total, unit="bar", desc=f"{exchange_id(sym)} {timeframe}", disable=not progress,
+    with tqdm(total=total, unit="bar", desc=f"{exchange_id(sym)} {timeframe}", disable=not options.progress,
               leave=False) as bar:
         for lo, hi in ranges:
             cursor = lo
             while cursor < hi:
                 rows = _call(exchange, lambda cursor=cursor, hi=hi: exchange.fetch_ohlcv(
                                  sym, timeframe, since=cursor, limit=_PAGE, params={"until": hi - 1}),
-                             f"{sym} {timeframe} bars from {pd.Timestamp(cursor, unit='ms')}", False, retry)
+                             f"{sym} {timeframe} bars from {pd.Timestamp(cursor, unit='ms')}", False,
+                             options.retry)
                 closed = [r for r in rows if r[0] >= cursor and r[0] + step_ms <= now_ms and r[0] < hi]
                 if not closed:
                     break
@@ -213,27 +227,24 @@ def fetch_funding(
     symbol: str,
     since: str | pd.Timestamp | int = "2024-01-01",
     until: str | pd.Timestamp | int | None = None,
-    *,
-    cache_dir: str | Path = "data/cache",
-    base_url: str | None = None,
-    exchange: ccxt.Exchange | None = None,
-    progress: bool = True,
-    retry: RetryPolicy = RetryPolicy(),
+    **download: Any,
 ) -> pd.DataFrame:
-    """Funding-rate history of a USD-M perpetual (one row per funding event), through the cache."""
-    exchange = exchange or make_exchange("usdm", base_url)
+    """Funding-rate history of a USD-M perpetual (one row per funding event), through the cache;
+    ``download``: the fields of :class:`Download`."""
+    options = Download(**download)
+    exchange = options.client("usdm")
     sym = ccxt_symbol(symbol, "usdm")
-    path = Path(cache_dir) / f"binance_usdm_{exchange_id(sym)}_funding.parquet"
+    path = Path(options.cache_dir) / f"binance_usdm_{exchange_id(sym)}_funding.parquet"
     start_ms = _ms(since)
     now_ms = _call(exchange, exchange.fetch_time, f"{sym} server time", first=True)
     end_ms = min(_ms(until) or now_ms, now_ms)
     cached = load_funding(path) if path.exists() else None
     cursor = start_ms if cached is None or not len(cached) else max(start_ms, int(cached.index[-1].value // 10**6) + 1)
-    with tqdm(unit="event", desc=f"{exchange_id(sym)} funding", disable=not progress, leave=False) as bar:
+    with tqdm(unit="event", desc=f"{exchange_id(sym)} funding", disable=not options.progress, leave=False) as bar:
         while cursor < end_ms:
             rows = _call(exchange, lambda cursor=cursor: exchange.fetch_funding_rate_history(
                              sym, since=cursor, limit=_FUNDING_PAGE, params={"endTime": end_ms - 1}),
-                         f"{sym} funding from {pd.Timestamp(cursor, unit='ms')}", False, retry)
+                         f"{sym} funding from {pd.Timestamp(cursor, unit='ms')}", False, options.retry)
             rows = [r for r in rows if r["timestamp"] is not None and cursor <= r["timestamp"] < end_ms]
             if not rows:
                 break
