@@ -550,7 +550,7 @@ def test_a_refused_repair_is_reported_and_the_others_go_on():
 # --- the executor against a scripted exchange (autobot_lib/live/execution.py) -------------------------------
 
 from autobot_lib.model import Bar, ExitReason, IntentKind, OrderIntent  # noqa: E402
-from autobot_lib.pipeline import Decision  # noqa: E402
+from autobot_lib.pipeline import Decision, _position_intents  # noqa: E402
 from autobot_lib.risk.exits import ExitFill, PositionStep  # noqa: E402
 
 
@@ -638,8 +638,12 @@ def test_excursions_are_counted_from_the_first_entry():
     assert (target.mfe, target.mae) == (6.0, -1.0)
 
 
-def decision(step, intents=()):
-    return Decision(None, tuple(intents), step)
+def decision(step, adds=(), symbol="BTCUSDT"):
+    """The decision the pipeline makes of ``step`` for a booked position: its intents from the pipeline's own
+    builder (the executor sends intents, never steps), with ``adds`` as the bar's ADD intents."""
+    before = booked(symbol).position
+    intents = [i for i in _position_intents(symbol, before, step, MARKETS[symbol], 100.0) if i.kind is not IntentKind.ADD]
+    return Decision(None, (*adds, *intents), step)
 
 
 def test_a_stop_the_exchange_did_not_fill_is_closed_at_market_and_booked_with_the_models_reason():
@@ -671,7 +675,7 @@ def test_a_position_the_exchange_closed_is_booked_with_why():
     h2.flat = "trailing_stop"
     ex.held["ETHUSDT"] = h2
     exchange.held["ETHUSDT"] = ExchangePosition("ETHUSDT", Decimal("0.5"), Decimal("100"))  # stale: flat decides
-    run(ex.follow("ETHUSDT", BAR_MS, decision(PositionStep(h2.position)), exchange.held["ETHUSDT"]))
+    run(ex.follow("ETHUSDT", BAR_MS, decision(PositionStep(h2.position), symbol="ETHUSDT"), exchange.held["ETHUSDT"]))
     assert ex.trades[-1].exit_reason == "trailing_stop"
 
 

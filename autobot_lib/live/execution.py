@@ -79,6 +79,11 @@ def _qty(x: float | Decimal) -> Decimal:
     return Decimal(str(x))
 
 
+# exits the model sends as a market order at the close; every other exit intent reports a fill of the
+# standing stop or targets inside the bar
+_AT_MARKET = frozenset({ExitReason.REGIME_CHANGE, ExitReason.EXIT_CHANNEL, ExitReason.MAX_HOLDING_TIME})
+
+
 class Executor:
     def __init__(self, broker: Broker, orders: OrderManager, filters: dict[str, MarketFilters], params: RiskParams,
                  alert: Callable[[str, str], None], on_error: Callable[[str, BrokerError], None],
@@ -134,27 +139,34 @@ class Executor:
                 self.metrics.tp_order_placed(held.position.symbol, held.position.side.value)
         return protection
 
-    def _count_tp_fills(self, symbol: str, side: str, exits, missed: Decimal) -> None:
+    def _count_tp_fills(self, symbol: str, side: str, filled: list[OrderIntent], missed: Decimal) -> None:
         """The bar's take-profit exits the exchange's own orders filled: the model's, less the ``missed``
         quantity the exchange did not fill (the model's last exits of the bar; closed at market instead)."""
         if self.metrics is None:
             return
         left = missed
-        for fill in reversed(exits):
+        for fill in reversed(filled):
             if left > 0:
-                left -= _qty(fill.qty)
+                left -= fill.qty
                 continue
             if fill.reason in (ExitReason.TAKE_PROFIT, ExitReason.TP_LADDER):
-                self.metrics.tp_filled(symbol, side, fill.reason.value)
+                self.metrics.tp_filled(symbol, side, fill.reason)
 
     # --- a position held into the bar --------------------------------------------------------------
     async def follow(self, symbol: str, bar_ms: int, decision: Decision, exchange: ExchangePosition | None) -> None:
-        """Make the exchange hold what the model's step says; ``exchange``: its position at the close."""
-        held, step = self.held[symbol], decision.step
+        """Carry out the bar's intents for a held position; ``exchange``: its position at the close. The fills
+        the intents report (EXIT / PARTIAL_EXIT by the stop or a target) were the exchange's own orders: the
+        exchange's quantity is checked against them; then the market EXIT, the ADDs and the STOP are sent."""
+        held, intents = self.held[symbol], decision.intents
+        filled = [i for i in intents if i.kind in (IntentKind.EXIT, IntentKind.PARTIAL_EXIT) and i.reason not in _AT_MARKET]
+        at_market = next((i for i in intents if i.kind is IntentKind.EXIT and i.reason in _AT_MARKET), None)
+        adds = [i for i in intents if i.kind is IntentKind.ADD]
+        stop = next((i for i in intents if i.kind is IntentKind.STOP), None)
         on_exchange = Decimal(0) if held.flat or exchange is None else abs(exchange.amount)
-        if step.position is None:                      # the model closed it inside the bar
-            reason = step.exits[-1].reason.value
-            self._count_tp_fills(symbol, held.position.side.value, step.exits, on_exchange)
+        side = held.position.side.value
+        if filled and filled[-1].kind is IntentKind.EXIT:   # the model closed it inside the bar
+            reason = filled[-1].reason
+            self._count_tp_fills(symbol, side, filled, on_exchange)
             if on_exchange:
                 self.alert("exit_at_market", f"{symbol}: the model's {reason} was reached, the exchange's order "
                                              f"was not: closing {on_exchange} at market")
@@ -164,10 +176,10 @@ class Executor:
         if not on_exchange:                            # the exchange closed it where the model did not
             await self.finish(symbol, held.flat or "closed_on_exchange")
             return
-        adds = [i for i in decision.intents if i.kind is IntentKind.ADD]
-        model = _qty(step.position.qty) - sum((a.qty for a in adds), Decimal(0))
+        # the model's position after the bar (its state for the next decision), before this bar's adds
+        model = _qty(decision.step.position.qty) - sum((a.qty for a in adds), Decimal(0))
         differs = on_exchange != model
-        self._count_tp_fills(symbol, held.position.side.value, step.exits, max(on_exchange - model, Decimal(0)))
+        self._count_tp_fills(symbol, side, filled, max(on_exchange - model, Decimal(0)))
         if on_exchange > model:                        # a ladder level the exchange did not fill
             cid = client_id(symbol, bar_ms, "P")
             await self.orders.market(symbol, order_side(held.position.side, True), on_exchange - model, cid,
@@ -178,10 +190,10 @@ class Executor:
             self.alert("quantity_differs", f"{symbol}: the exchange holds {on_exchange}, the model {model}: "
                                            "the exchange's quantity is kept")
             model = on_exchange
-        held.position = position = step.position.with_(qty=float(model), entry_price=held.position.entry_price)
-        if step.close_reason is not None:
+        held.position = position = decision.step.position.with_(qty=float(model), entry_price=held.position.entry_price)
+        if at_market is not None:
             await self.close_at_market(symbol, bar_ms)
-            await self.finish(symbol, step.close_reason.value)
+            await self.finish(symbol, at_market.reason)
             return
         for k, add in enumerate(adds):
             cid = client_id(symbol, bar_ms, f"A{position.pyramid_steps - len(adds) + k + 1}")
@@ -195,7 +207,7 @@ class Executor:
                 entry = (position.entry_price * position.qty + float(result.avg_price) * float(result.filled)) / qty
                 position = position.with_(qty=float(_qty(position.qty) + result.filled), entry_price=entry)
         held.position = position
-        if step.stop_moved or adds or step.exits or differs:
+        if stop is not None or differs:                # the STOP intent, or a quantity the exchange changed
             await self.protect(symbol, bar_ms)
 
     async def protect(self, symbol: str, bar_ms: int) -> None:
