@@ -212,10 +212,14 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "return held, n_adds, new_stop != stop, -2"): _NEGATIVE,
     ("autobot_lib/risk/kernel.py", "return pos, n_exits, 0, False, -1, True",
      "return pos, n_exits, 0, False, -2, True"): _NEGATIVE,
-    ("autobot_lib/risk/kernel.py", "mask |= 1", "mask = 1"):
+    ("autobot_lib/risk/kernel.py", "mask |= G_LONG_DISABLED", "mask = G_LONG_DISABLED"):
         "the first bit checked: the mask is still 0, so setting and or-ing it are the same",
-    ("autobot_lib/risk/kernel.py", "mask |= 2", "mask = 2"):
-        "the mask is still 0 here (a side is not long and short at once; REDUCING is the else of HALTED)",
+    ("autobot_lib/risk/kernel.py", "mask |= G_SHORT_DISABLED", "mask = G_SHORT_DISABLED"):
+        "the mask is still 0 here (a side is not long and short at once)",
+    ("autobot_lib/risk/kernel.py", "mask |= V_HALTED", "mask = V_HALTED"):
+        "the first bit checked: the mask is still 0, so setting and or-ing it are the same",
+    ("autobot_lib/risk/kernel.py", "mask |= V_REDUCING", "mask = V_REDUCING"):
+        "the mask is still 0 here (REDUCING is the else of HALTED)",
     ("autobot_lib/live/execution.py", "if result.filled > 0:        # the average entry as the exchange keeps it",
      "if result.filled >= 0:        # the average entry as the exchange keeps it"):
         "a fill of 0 adds nothing: the same quantity and the same average entry",
@@ -242,7 +246,7 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "return np.int64(0), 0.0, 0.0, 0.0, stop_distance, -2, NO_VOLATILITY"): _NEGATIVE_CODE,
     ("autobot_lib/risk/kernel.py", "qty, capped = raw, -1", "qty, capped = raw, -2"): _NEGATIVE_CODE,
     ("autobot_lib/risk/kernel.py", "reason = -1", "reason = -2"): _NEGATIVE_CODE,
-    ("autobot_lib/risk/kernel.py", "mask |= 256", "mask = 256"):
+    ("autobot_lib/risk/kernel.py", "mask |= V_MAX_POSITION_VALUE", "mask = V_MAX_POSITION_VALUE"):
         "the first bit checked: the mask is still 0, so setting and or-ing it are the same",
     ("autobot_lib/risk/kernel.py", "close_reason = -1", "close_reason = -2"):
         "only compared with >= 0 here; the function returns a literal -1 when there is no market exit",
