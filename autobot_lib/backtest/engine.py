@@ -15,7 +15,7 @@ once, the decision journal when first read (it has a record per bar and is only 
 
 from __future__ import annotations
 
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
@@ -178,7 +178,7 @@ def run_backtest(bars: Mapping[str, pd.DataFrame] | pd.DataFrame, plan: Plan | S
     curve["halted"] = states == kernel.HALTED
     trades = _trades(symbols, tf[:n_trades], ti[:n_trades])
     strategy = plan.strategy.name
-    journal = lambda: _journal(symbols, strategy, params, bar_length, ji, jf, events, start, timeline)  # noqa: E731
+    journal = partial(_journal, symbols, strategy, params, bar_length, ji, jf, events, start, timeline)
     return BacktestResult(trades, curve, journal, equity, plan, settings)
 
 
