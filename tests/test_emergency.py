@@ -32,6 +32,7 @@ def test_the_policy_picks_what_to_close_by_pnl_at_the_last_close():
     assert EmergencyPolicy("flatten").to_close(book, marks) == (["A", "B", "C"], [])
     assert EmergencyPolicy("flatten_profitable", 0.01).to_close(book, marks) == (["A"], ["B", "C"])
     assert EmergencyPolicy("flatten_profitable", 0.0).to_close(book, marks) == (["A", "C"], ["B"])
+    assert EmergencyPolicy("flatten_profitable").to_close(book, marks) == (["A", "C"], ["B"])    # default: >= 0
     assert EmergencyPolicy("flatten_profitable", -0.01).to_close(book, marks) == (["A", "B", "C"], [])
     assert EmergencyPolicy("flatten_profitable").to_close(book, {"A": float("nan")}) == ([], ["A", "B", "C"])
     with pytest.raises(ValueError, match="emergency_policy 'panic': one of protect_only, flatten"):
@@ -76,7 +77,8 @@ def test_flatten_closes_every_position_at_market_when_the_kill_switch_trips(trad
     assert seen["amount"] != 0 and seen["venue"] == 0 and not seen["held"] and not seen["stops"]
     closed = [t for t in engine.trades if t.exit_reason == "kill_switch"]
     assert len(closed) == 1 and closed[0].symbol == SYMBOL and closed[0].exit_price > 0
-    assert any(k == "kill_switch" and "positions: flatten" in text for k, text in engine.alerts)
+    assert any(k == "kill_switch" and text == "kill switch: halted by the test; entries halted, positions: flatten"
+               for k, text in engine.alerts)
     assert count(seen["metrics"], "flatten_failures_total", "order_error") == 0
     # halted: no entry after it
     after = [r for r in engine.journal if pd.Timestamp(r.timestamp) > closed[0].exit_time]
@@ -166,3 +168,4 @@ def test_pnl_without_a_price_is_unknown():
     assert pnl_pct(held(Side.LONG, 100.0), 0.0) != pnl_pct(held(Side.LONG, 100.0), 0.0)       # NaN
     assert pnl_pct(held(Side.LONG, 0.0), 100.0) != pnl_pct(held(Side.LONG, 0.0), 100.0)
     assert pnl_pct(held(Side.LONG, 100.0), 100.0) == 0.0
+    assert pnl_pct(held(Side.LONG, 0.5), 1.0) == 1.0 and pnl_pct(held(Side.SHORT, 100.0), 0.5) == 0.995

@@ -97,8 +97,10 @@ SELECTIONS: dict[str, list[str]] = {
     "autobot_lib/live/engine.py": ["tests/test_mutants_live.py", "tests/test_live_repair.py", "tests/test_paper_broker.py",
                                    _PAPER_PARITY[-1], "tests/test_live_engine.py", "tests/test_control.py",
                                    "tests/test_live_settings.py"],
-    "autobot_lib/live/keeper.py": ["tests/test_mutants_live.py", "tests/test_live_repair.py", "tests/test_live_crash.py"],
-    "autobot_lib/live/guard.py": ["tests/test_mutants_live.py", "tests/test_emergency.py", "tests/test_safety.py"],
+    "autobot_lib/live/keeper.py": ["tests/test_live_parts.py", "tests/test_mutants_live.py", "tests/test_live_repair.py",
+                                   "tests/test_live_crash.py"],
+    "autobot_lib/live/guard.py": ["tests/test_live_parts.py", "tests/test_mutants_live.py", "tests/test_emergency.py",
+                                  "tests/test_safety.py"],
     "autobot_lib/live/emergency.py": ["tests/test_emergency.py"],
     "autobot_lib/live/execution.py": _LIVE,
     "autobot_lib/live/reconcile.py": _LIVE,
@@ -120,6 +122,7 @@ _NOT_STOP = ("market exit codes are regime change, exit channel and holding time
              "never one, so > 0 and >= 1 read them as >= 0 does")
 _NEGATIVE_CODE = "a negative cap or size-reason code reads as none everywhere (< 0 / >= 0): -2 reads as -1"
 _NEGATIVE = "every reader takes a negative close reason as none (< 0 / >= 0): -2 reads as -1"
+_ANNOTATION = "an annotation: with `from __future__ import annotations` it is never evaluated"
 _DECIMAL = ("exchange steps and ticks are decimals (0.001, 0.5, 10): 1/step is a whole number to float precision "
             "(~1e-16) or far from one, never 1e-12 to 2e-12 away")
 
@@ -212,6 +215,27 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "return held, n_adds, new_stop != stop, -2"): _NEGATIVE,
     ("autobot_lib/risk/kernel.py", "return pos, n_exits, 0, False, -1, True",
      "return pos, n_exits, 0, False, -2, True"): _NEGATIVE,
+    ("autobot_lib/live/guard.py", "self.task: asyncio.Task | None = None", "self.task: asyncio.Task & None = None"):
+        _ANNOTATION,
+    ("autobot_lib/live/keeper.py", "self.anchor_day: int | None = None            # days since the epoch (UTC) of the anchor",
+     "self.anchor_day: int & None = None            # days since the epoch (UTC) of the anchor"): _ANNOTATION,
+    ("autobot_lib/live/guard.py", "self.due = False", "self.due = None"):
+        "only read as a condition: None and False are both false (the policy runs again only after a new trip)",
+    ("autobot_lib/live/emergency.py", "@dataclass(frozen=True)", "@dataclass(frozen=False)"):
+        "nothing assigns to a policy's fields: frozen only forbids what no code does",
+    ("autobot_lib/live/emergency.py", "alert: Callable[[str, str], None] = lambda key, text: None) -> list[str]:",
+     "alert: Callable[[str, str], None] = lambda key, text: 0) -> list[str]:"):
+        "the default alert's return value is never read",
+    ("autobot_lib/live/keeper.py", 'roles = {cid.rsplit("-", 1)[-1]: cid for cid in saved.client_order_ids}',
+     'roles = {cid.rsplit("-", 1)[+1]: cid for cid in saved.client_order_ids}'):
+        "a split in two: its second part is its last",
+    ("autobot_lib/live/keeper.py", 'roles = {cid.rsplit("-", 1)[-1]: cid for cid in saved.client_order_ids}',
+     'roles = {cid.rsplit("-", 2)[-1]: cid for cid in saved.client_order_ids}'):
+        "the last part after a dash is the same however many splits come before it",
+    ("autobot_lib/live/keeper.py",
+     'generation = int(stop.rsplit("-S", 1)[1]) if stop and stop.rsplit("-S", 1)[-1].isdigit() else 0',
+     'generation = int(stop.rsplit("-S", 1)[1]) if stop and stop.rsplit("-S", 2)[-1].isdigit() else 0'):
+        "the last part after -S is the same however many splits come before it",
     ("autobot_lib/risk/kernel.py", "mask |= G_LONG_DISABLED", "mask = G_LONG_DISABLED"):
         "the first bit checked: the mask is still 0, so setting and or-ing it are the same",
     ("autobot_lib/risk/kernel.py", "mask |= G_SHORT_DISABLED", "mask = G_SHORT_DISABLED"):

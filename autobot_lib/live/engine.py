@@ -141,8 +141,8 @@ class LiveEngine:
         if self.executor is not None:
             self.executor.held.update(self._restored)
 
-    def save(self, records: list[JournalRecord] = ()) -> bool:
-        return self.keeper.save(self.held, records)
+    def save(self, records: list[JournalRecord] = ()) -> None:
+        self.keeper.save(self.held, records)
 
     def alert(self, key: str, text: str) -> None:
         self.alerts.append((key, text))

@@ -60,18 +60,16 @@ class StateKeeper:
         self.last_bar = dict(state.last_bar)
         return {symbol: _restored(saved) for symbol, saved in state.positions.items()}
 
-    def save(self, held: dict[str, Held], records: list[JournalRecord] = ()) -> bool:
+    def save(self, held: dict[str, Held], records: list[JournalRecord] = ()) -> None:
         """Snapshot and journal to the store; a store that is down is an alert, never a stop."""
         if self.store is None:
-            return True
+            return
         try:
             if records:
                 self.store.append_journal(records)
             self.store.save(self.snapshot(held))
-            return True
         except StateUnavailable as exc:
             self.alert("state_unavailable", f"state store unavailable ({exc}); trading on in-memory state")
-            return False
 
 
 def _restored(saved: OpenPosition) -> Held:
