@@ -15,8 +15,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import real, real_funding
 
-from autobot_lib.backtest import engine, loop, run_backtest
+from autobot_lib.backtest import loop, run_backtest
 from autobot_lib.config import load_settings
 from autobot_lib.journal import journal_frame
 from autobot_lib.model import Position, Side
@@ -24,8 +25,6 @@ from autobot_lib.pipeline import Context, decision_from
 from autobot_lib.risk import kernel
 from autobot_lib.risk.exits import position_step_from
 from autobot_lib.risk.sizing import size_from
-from conftest import real, real_funding
-
 
 # --- the reference: one record per decided bar through decision_from ---------------------------------
 
@@ -39,7 +38,7 @@ class _Row:
 
 def _position(symbol, state):
     sign, qty, entry, stop, tp, rpu, atr, initial, bars_held, be, pyramid, ladder, first = state.tolist()
-    return Position(symbol, Side.LONG if sign > 0 else Side.SHORT, qty, entry, stop, None if tp != tp else tp, rpu, atr,
+    return Position(symbol, Side.LONG if sign > 0 else Side.SHORT, qty, entry, stop, None if math.isnan(tp) else tp, rpu, atr,
                     pd.NaT, initial, int(bars_held), bool(be), int(pyramid), int(ladder), first)
 
 
@@ -70,7 +69,7 @@ def reference_journal(symbols, strategy, params, bar_length, ji, jf, events, sta
         ints, floats = ji[rows, k], jf[rows, k]
         code = ints[:, 0]
         outcome = np.array(kernel.OUTCOMES, dtype=object)[code]
-        lowest = lambda mask: np.log2(np.maximum(mask & -mask, 1)).astype(int)  # noqa: E731
+        lowest = lambda mask: np.log2(np.maximum(mask & -mask, 1)).astype(int)
         outcome = np.where(code == kernel.GATE, gate_labels[lowest(ints[:, 1])], outcome)
         outcome = np.where(code == kernel.VETO, veto_labels[lowest(ints[:, 2])], outcome)
         outcome = np.where(code == kernel.SIZE, size_labels[np.maximum(ints[:, 6], 0)], outcome)
@@ -150,8 +149,8 @@ def test_default_autobot_journal_matches_the_record_path():
 
 
 @pytest.mark.parametrize("overrides", [
-    dict(STRATEGY="donchian"),
-    dict(TP_LADDER=[(1.0, 0.5), (2.0, 0.3)], ENABLE_PYRAMIDING=True, MAX_POSITIONS=2),
+    {"STRATEGY": "donchian"},
+    {"TP_LADDER": [(1.0, 0.5), (2.0, 0.3)], "ENABLE_PYRAMIDING": True, "MAX_POSITIONS": 2},
 ], ids=["donchian-pyramids", "autobot-ladder-pyramids"])
 def test_two_symbols_with_funding_and_a_trade_start_match_the_record_path(overrides):
     """A shared account (gates and vetoes across symbols), funding, warm-up bars before ``trade_from``,

@@ -15,6 +15,9 @@ once, the decision journal when first read (it has a record per bar and is only 
 
 from __future__ import annotations
 
+import gc
+import math
+from contextlib import contextmanager
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Callable, Mapping
 
@@ -25,13 +28,12 @@ from autobot_lib.backtest import loop
 from autobot_lib.backtest.costs import CostModel
 from autobot_lib.config import Settings
 from autobot_lib.data.frame import infer_timeframe, timeframe_delta, to_utc
-from autobot_lib.journal import journal_frame
-from autobot_lib.model import TRADE_COLUMNS, MarketFilters, Position, Proposal, Side
-from autobot_lib.pipeline import Context, build_features, decision_from, recorded_columns
+from autobot_lib.model import TRADE_COLUMNS, IntentKind, MarketFilters, Proposal, Side
+from autobot_lib.pipeline import build_features, recorded_columns
 from autobot_lib.risk import kernel
-from autobot_lib.risk.exits import position_step_from, step_buffers
+from autobot_lib.risk.exits import initial_stop, step_buffers, take_profit_price
 from autobot_lib.risk.params import RiskParams
-from autobot_lib.risk.sizing import size_from
+from autobot_lib.risk.sizing import round_down, round_price, size_from
 from autobot_lib.rules.rule import RuleSet
 
 if TYPE_CHECKING:
@@ -205,74 +207,228 @@ def _trades(symbols: list[_Symbol], tf: np.ndarray, ti: np.ndarray) -> pd.DataFr
     }, columns=TRADE_COLUMNS)
 
 
-def _position(symbol: str, state: np.ndarray) -> Position:
-    sign, qty, entry, stop, tp, rpu, atr, initial, bars_held, be, pyramid, ladder, first = state.tolist()  # PositionState
-    return Position(symbol, Side.LONG if sign > 0 else Side.SHORT, qty, entry, stop, None if tp != tp else tp, rpu, atr,
-                    pd.NaT, initial, int(bars_held), bool(be), int(pyramid), int(ladder), first)
-
-
 def _journal(symbols: list[_Symbol], strategy: str, params: RiskParams, bar_length: pd.Timedelta, ji: np.ndarray,
              jf: np.ndarray, events: np.ndarray, start: int, timeline: pd.DatetimeIndex) -> pd.DataFrame:
     """Every bar's decision: the outcome and signal for all, the full record (as :func:`decide` writes it)
-    where a position was held or an entry proposed."""
+    where a position was held or an entry proposed. Built column by column from the loop's arrays
+    (:func:`_details`); ``tests/test_journal_frame.py`` holds it to the record path value for value."""
     frames = []
-    gate_labels = np.array([f"gate:{g}" for g in kernel.GATE_ORDER], dtype=object)
-    veto_labels = np.array([f"veto:{v}" for v in kernel.VETO_ORDER], dtype=object)
-    size_labels = np.array([f"size:{r}" for r in kernel.SIZE_REASONS], dtype=object)
     for k, sym in enumerate(symbols):
         keep = sym.where >= start
         rows, local = sym.where[keep], np.flatnonzero(keep)
         ints, floats = ji[rows, k], jf[rows, k]
         code = ints[:, 0]
-        outcome = np.array(kernel.OUTCOMES, dtype=object)[code]
-        lowest = lambda mask: np.log2(np.maximum(mask & -mask, 1)).astype(int)  # noqa: E731
-        outcome = np.where(code == kernel.GATE, gate_labels[lowest(ints[:, 1])], outcome)
-        outcome = np.where(code == kernel.VETO, veto_labels[lowest(ints[:, 2])], outcome)
-        outcome = np.where(code == kernel.SIZE, size_labels[np.maximum(ints[:, 6], 0)], outcome)
         ev, f = sym.evaluation, sym.features
         base = pd.DataFrame({"timestamp": f.index[local], "symbol": sym.name, "strategy": strategy,
-                             "outcome": outcome, "close": f["close"].to_numpy()[local],
+                             "outcome": _outcomes(ints), "close": f["close"].to_numpy()[local],
                              "regime": f["regime"].to_numpy()[local], "regime_age": f["regime_age"].to_numpy()[local],
                              "bias": ev.bias[local], "confidence": ev.confidence[local],
                              "direction": ev.direction[local], "proposal": ev.proposal[local]})
         decided = np.flatnonzero((code == kernel.IN_POSITION) | (sym.proposal_sign[local] != 0))
         if len(decided):
-            records = [_record(sym, strategy, params, bar_length, int(local[j]), ints[j], floats[j], events).record
-                       for j in decided]
-            detail = journal_frame(records)
-            for column in detail.columns:
-                if column not in base.columns:
-                    base[column] = pd.Series([None] * len(base), dtype=object)
-                    base.loc[decided, column] = pd.Series(detail[column].tolist(), index=decided, dtype=object)
+            with _collector_paused():
+                details = _details(sym, params, local[decided], ints[decided], floats[decided], events)
+            for column, values in details.items():
+                full = np.full(len(base), None, dtype=object)
+                full[decided] = np.fromiter(values, dtype=object, count=len(decided))
+                base[column] = full
         frames.append(base)
     journal = pd.concat(frames, ignore_index=True)
     journal["timestamp"] = journal["timestamp"].dt.as_unit("ns")
     return journal.sort_values(["timestamp", "symbol"], kind="stable").reset_index(drop=True)
 
 
-class _Row:
-    """Row ``i`` of a symbol's feature columns, read on demand (faster than ``DataFrame.iloc``)."""
+@contextmanager
+def _collector_paused():
+    """The cyclic garbage collector off while the records' dicts and lists are made: they hold no cycles,
+    and with hundreds of thousands of them alive every collection it would start rescans them all (more
+    than half the journal's time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
-    def __init__(self, columns: dict[str, np.ndarray], i: int):
-        self.columns, self.i = columns, i
 
-    def __getitem__(self, name: str):
-        return self.columns[name][self.i]
+_GATE_LABELS = np.array([f"gate:{g}" for g in kernel.GATE_ORDER], dtype=object)
+_VETO_LABELS = np.array([f"veto:{v}" for v in kernel.VETO_ORDER], dtype=object)
+_SIZE_LABELS = np.array([f"size:{r}" for r in kernel.SIZE_REASONS], dtype=object)
+_OUTCOME_LABELS = np.array(kernel.OUTCOMES, dtype=object)
+_EXIT_REASON_VALUES = tuple(r.value for r in kernel.EXIT_REASONS)
+_P = {name: i for i, name in enumerate(kernel.PositionState._fields)}   # a stored kernel position's columns
 
 
-def _record(sym: _Symbol, strategy: str, params: RiskParams, bar_length: pd.Timedelta, i: int, ints: np.ndarray,
-            floats: np.ndarray, events: np.ndarray):
-    """Bar ``i``'s decision rebuilt from the loop's arrays by the function :func:`decide` ends with."""
-    row = _Row(sym.columns, i)
-    ctx = Context.from_row(sym.features.index[i], row, bar_length, sym.filters, exit_channel=params.exit_channel)
-    signal = sym.evaluation.signal(i, {c: float(row[c]) for c in sym.recorded})
-    outcome, gate, vetoes, sized, units, capped, reason, close_reason, moved, closed, n_exits, n_adds, first, _ = \
-        ints.tolist()
-    size = size_from((units, floats[0], floats[1], floats[2], floats[3], capped, reason), sym.filters) if sized else None
-    position = step = None
-    if outcome == kernel.IN_POSITION:
-        position = _position(sym.name, floats[loop.JF_BEFORE:loop.JF_AFTER])
-        after = kernel.PositionState(*floats[loop.JF_AFTER:].tolist())
-        step = position_step_from(position, after, events[first:first + n_exits], events[first + n_exits:first + n_exits + n_adds],
-                                  moved, close_reason, closed)
-    return decision_from(sym.name, ctx, signal, params, strategy, outcome, gate, vetoes, size, position, step)
+def _outcomes(ints: np.ndarray) -> np.ndarray:
+    """The outcome labels: the gate's and the vetoes' first reason (the lowest bit), the size's reason."""
+    code = ints[:, 0]
+    lowest = lambda mask: np.log2(np.maximum(mask & -mask, 1)).astype(int)
+    outcome = _OUTCOME_LABELS[code]
+    for which, labels, bits in ((kernel.GATE, _GATE_LABELS, 1), (kernel.VETO, _VETO_LABELS, 2)):
+        rows = np.flatnonzero(code == which)
+        outcome[rows] = labels[lowest(ints[rows, bits])]
+    rows = np.flatnonzero(code == kernel.SIZE)
+    outcome[rows] = _SIZE_LABELS[np.maximum(ints[rows, 6], 0)]
+    return outcome
+
+
+def _values(column: np.ndarray) -> list:
+    """Python floats, None for NaN: what :func:`autobot_lib.journal.record` keeps of a number."""
+    column = np.asarray(column, dtype=np.float64)
+    out = column.tolist()
+    for j in np.flatnonzero(np.isnan(column)).tolist():
+        out[j] = None
+    return out
+
+
+def _each(values: list, text: Callable) -> list:
+    """``text(v)`` for each value, computed once per distinct value (the decimal strings)."""
+    table = {v: text(v) for v in set(values)}
+    return [table.get(v) or text(v) for v in values]      # NaN is not found in a table: computed again
+
+
+def _distinct(fired: np.ndarray) -> tuple[list[np.ndarray], list[int]]:
+    """The distinct rows of a (bars, rules) bool array, as the indices of their True columns, and which
+    of them each bar's row is."""
+    if fired.shape[1] > 62:
+        combos, which = np.unique(fired, axis=0, return_inverse=True)
+        return [np.flatnonzero(c) for c in combos], which.reshape(-1).tolist()
+    bits = np.arange(fired.shape[1], dtype=np.int64)
+    codes, which = np.unique(fired.astype(np.int64) @ (1 << bits), return_inverse=True)
+    return [np.flatnonzero(c >> bits & 1) for c in codes.tolist()], which.reshape(-1).tolist()
+
+
+def _per_mask(masks: np.ndarray, order: tuple[str, ...]) -> list[list[str]]:
+    unique, which = np.unique(masks, return_inverse=True)
+    reasons = [kernel.reasons(int(m), order) for m in unique.tolist()]
+    return [list(reasons[w]) for w in which.reshape(-1).tolist()]
+
+
+def _details(sym: _Symbol, params: RiskParams, i: np.ndarray, ints: np.ndarray, floats: np.ndarray,
+             events: np.ndarray) -> dict[str, list]:
+    """The detail fields of the records of bars ``i`` (their ``ints`` and ``floats`` rows of the loop's
+    journal arrays), exactly as :func:`autobot_lib.pipeline.decision_from` writes them: the rules that
+    fired, the recorded features, the gate's and vetoes' reasons, the size, the order intents, the
+    position after the bar and its exits. Python runs per distinct value (reason masks, rule combinations,
+    decimal strings) and per row only to assemble each row's dicts and lists."""
+    n, name, filters, columns, ev = len(i), sym.name, sym.filters, sym.columns, sym.evaluation
+    code, closes = ints[:, 0], _values(columns["close"][i])
+    step = filters.step_size
+    qty_text = lambda v: str(round_down(v, step))
+    price_text = lambda v: str(round_price(v, filters))
+
+    # the rules that fired: one table per distinct combination
+    combos, which = _distinct(ev.fired[i])
+    hits = [[(ev.rule_names[j], *_values(np.array([ev.rule_bias[j], ev.rule_weight[j]]))) for j in c.tolist()]
+            for c in combos]
+    rules_hit = [[{"rule": r, "bias": b, "weight": w} for r, b, w in hits[c]] for c in which]
+
+    keys = list(dict.fromkeys([*sym.recorded, "atr", "adx", "adx_prev"]))   # the signal's, then the context's
+    features = [dict(zip(keys, row)) for row in zip(*(_values(columns[c][i]) for c in keys))]
+
+    size: list = [None] * n
+    sized = np.flatnonzero(ints[:, 3]).tolist()
+    if sized:
+        qty = _each(ints[sized, 4].tolist(),
+                    lambda units: str(size_from((units, 0.0, 0.0, 0.0, 0.0, -1, -1), filters).qty))
+        notional, risk, distance = (_values(floats[sized, c]) for c in (1, 2, 3))
+        capped = [None if c < 0 else kernel.CAPS[c] for c in ints[sized, 5].tolist()]
+        reason = [None if r < 0 else kernel.SIZE_REASONS[r] for r in ints[sized, 6].tolist()]
+        for j, row in enumerate(sized):
+            size[row] = {"qty": qty[j], "notional": notional[j], "risk": risk[j], "stop_distance": distance[j],
+                         "capped_by": capped[j], "reason": reason[j]}
+
+    intents, exits = _objects([[] for _ in range(n)]), _objects([[] for _ in range(n)])
+    position = np.full(n, None, dtype=object)
+
+    # entries: the market order, its stop and target as they would stand if it filled at the close
+    for row in np.flatnonzero(code == kernel.ORDER).tolist():
+        side = Side.LONG if ev.proposal[i[row]] == Proposal.PROPOSE_LONG.value else Side.SHORT
+        close = float(columns["close"][i[row]])
+        stop = initial_stop(side, close, float(columns["atr"][i[row]]), params, filters)
+        target = take_profit_price(side, close, float(floats[row, 3]), params, filters)
+        intents[row] = [{"symbol": name, "kind": IntentKind.ENTRY.value, "side": side.value, "qty": size[row]["qty"],
+                         "price": closes[row], "stop_price": price_text(stop),
+                         "take_profit": None if target is None else price_text(target), "reduce_only": False,
+                         "reason": ",".join(r for r, _, _ in hits[which[row]])}]
+
+    # held positions: the position after the bar, the fills inside it, the market exit or the moved stop
+    held = np.flatnonzero(code == kernel.IN_POSITION)
+    if len(held):
+        before, after = floats[held, loop.JF_BEFORE:loop.JF_AFTER], floats[held, loop.JF_AFTER:]
+        h = ints[held]
+        close_reason, moved, closed, n_exits, n_adds, first = (h[:, loop.JI.index(c)] for c in (
+            "close_reason", "stop_moved", "closed", "n_exits", "n_adds", "first_event"))
+        close_reason, moved, closed, n_exits, n_adds, first = (h[:, loop.JI.index(c)].tolist() for c in (
+            "close_reason", "stop_moved", "closed", "n_exits", "n_adds", "first_event"))
+        sides = np.where(before[:, _P["sign"]] > 0, Side.LONG.value, Side.SHORT.value).tolist()
+        qty, stop = _values(after[:, _P["qty"]]), _values(after[:, _P["stop"]])
+        be_before, be_after = before[:, _P["be_promoted"]] != 0, after[:, _P["be_promoted"]] != 0
+        promoted = (be_after & ~be_before).tolist()
+        steps = (after[:, _P[c]].astype(np.int64).tolist() for c in ("bars_held", "pyramid_steps", "ladder_steps"))
+        position[held] = _objects([
+            {"side": s, "qty": q, "entry_price": e, "stop": st, "take_profit": tp, "bars_held": b, "be_promoted": be,
+             "pyramid_steps": p, "ladder_steps": lad}
+            for s, q, e, st, tp, b, be, p, lad in zip(sides, qty, _values(before[:, _P["entry"]]), stop,
+                                                     _values(before[:, _P["take_profit"]]), next(steps),
+                                                     be_after.tolist(), next(steps), next(steps))])
+        position[held[np.flatnonzero(closed)]] = None
+
+        # the common bar: no fill, no market exit; a STOP intent when the stop moved
+        h_close, h_moved = h[:, loop.JI.index("close_reason")], h[:, loop.JI.index("stop_moved")]
+        plain = (h[:, loop.JI.index("n_exits")] == 0) & (h[:, loop.JI.index("n_adds")] == 0) & (h_close < 0) & \
+            (h[:, loop.JI.index("closed")] == 0)
+        stops = np.flatnonzero(plain & (h_moved != 0))
+        if len(stops):
+            picked, kind = stops.tolist(), IntentKind.STOP.value
+            intents[held[stops]] = _objects([
+                [{"symbol": name, "kind": kind, "side": sides[j], "qty": q, "price": stop[j], "stop_price": price,
+                  "take_profit": None, "reduce_only": True, "reason": "break_even" if promoted[j] else "trail"}]
+                for j, q, price in zip(picked, _each([qty[j] for j in picked], qty_text),
+                                       _each([stop[j] for j in picked], price_text))])
+        # the rest, one by one: :func:`autobot_lib.pipeline._position_intents`
+        for j in np.flatnonzero(~plain).tolist():
+            row, at = int(held[j]), int(first[j])
+            fills = events[at:at + n_exits[j]].tolist()
+            adds = events[at + n_exits[j]:at + n_exits[j] + n_adds[j]].tolist()
+            out = []
+            for m, (reason, fill_qty, fill_price) in enumerate(fills):
+                kind = IntentKind.EXIT if closed[j] and m == len(fills) - 1 else IntentKind.PARTIAL_EXIT
+                out.append(_intent(name, kind, sides[j], qty_text(fill_qty), _value(fill_price), None, True,
+                                   _EXIT_REASON_VALUES[int(reason)]))
+            for add_qty, add_price, level in adds:
+                out.append(_intent(name, IntentKind.ADD, sides[j], qty_text(add_qty), _value(add_price), None, False,
+                                   f"pyramid_level_{int(level)}"))
+            if close_reason[j] >= 0:
+                out.append(_intent(name, IntentKind.EXIT, sides[j], qty_text(qty[j]), closes[row], None, True,
+                                   _EXIT_REASON_VALUES[close_reason[j]]))
+            elif not closed[j] and (moved[j] or adds or fills):
+                reason = "break_even" if promoted[j] else "trail" if moved[j] else "quantity"
+                out.append(_intent(name, IntentKind.STOP, sides[j], qty_text(qty[j]), stop[j], price_text(stop[j]),
+                                   True, reason))
+            intents[row] = out
+            exits[row] = [{"reason": _EXIT_REASON_VALUES[int(r)], "qty": _value(q), "price": _value(p)}
+                          for r, q, p in fills]
+            if close_reason[j] >= 0:
+                exits[row].append({"reason": _EXIT_REASON_VALUES[close_reason[j]], "qty": qty[j], "price": None})
+    gate = _per_mask(ints[:, 1], kernel.GATE_ORDER)
+    vetoes = _per_mask(ints[:, 2], kernel.VETO_ORDER)
+    return {"rules_hit": rules_hit, "features": features, "gate": gate, "vetoes": vetoes, "size": size,
+            "intents": intents, "position": position, "exits": exits}
+
+
+def _objects(values: list) -> np.ndarray:
+    """A 1-d object array of ``values`` as they are (lists stay elements, not a second dimension)."""
+    return np.fromiter(values, dtype=object, count=len(values))
+
+
+def _value(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+def _intent(symbol: str, kind: IntentKind, side: str, qty: str, price: float | None, stop_price: str | None,
+            reduce_only: bool, reason: str) -> dict:
+    """:meth:`autobot_lib.model.OrderIntent.to_dict` of an intent without a take profit."""
+    return {"symbol": symbol, "kind": kind.value, "side": side, "qty": qty, "price": price, "stop_price": stop_price,
+            "take_profit": None, "reduce_only": reduce_only, "reason": reason}
