@@ -19,6 +19,7 @@ import gc
 import math
 from contextlib import contextmanager
 from functools import cached_property, partial
+from itertools import repeat
 from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
@@ -219,22 +220,22 @@ def _journal(symbols: list[_Symbol], strategy: str, params: RiskParams, bar_leng
         ints, floats = ji[rows, k], jf[rows, k]
         code = ints[:, 0]
         ev, f = sym.evaluation, sym.features
-        base = pd.DataFrame({"timestamp": f.index[local], "symbol": sym.name, "strategy": strategy,
-                             "outcome": _outcomes(ints), "close": f["close"].to_numpy()[local],
-                             "regime": f["regime"].to_numpy()[local], "regime_age": f["regime_age"].to_numpy()[local],
-                             "bias": ev.bias[local], "confidence": ev.confidence[local],
-                             "direction": ev.direction[local], "proposal": ev.proposal[local]})
+        columns = {"timestamp": f.index[local].as_unit("ns"), "symbol": sym.name, "strategy": strategy, "outcome": _outcomes(ints),
+                   "close": f["close"].to_numpy()[local], "regime": f["regime"].to_numpy()[local],
+                   "regime_age": f["regime_age"].to_numpy()[local], "bias": ev.bias[local],
+                   "confidence": ev.confidence[local], "direction": ev.direction[local], "proposal": ev.proposal[local]}
         decided = np.flatnonzero((code == kernel.IN_POSITION) | (sym.proposal_sign[local] != 0))
-        if len(decided):
+        if len(decided):        # no record at all: no detail columns (NaN where another symbol has them)
             with _collector_paused():
                 details = _details(sym, params, local[decided], ints[decided], floats[decided], events)
             for column, values in details.items():
-                full = np.full(len(base), None, dtype=object)
-                full[decided] = np.fromiter(values, dtype=object, count=len(decided))
-                base[column] = full
-        frames.append(base)
-    journal = pd.concat(frames, ignore_index=True)
-    journal["timestamp"] = journal["timestamp"].dt.as_unit("ns")
+                full = np.full(len(local), None, dtype=object)
+                full[decided] = values if isinstance(values, np.ndarray) else _objects(values)
+                columns[column] = pd.Series(full, dtype=object)
+        frames.append(pd.DataFrame(columns))
+    journal = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    if len(frames) == 1 and journal["timestamp"].is_monotonic_increasing:
+        return journal      # one symbol's bars are in order already
     return journal.sort_values(["timestamp", "symbol"], kind="stable").reset_index(drop=True)
 
 
@@ -256,6 +257,7 @@ _GATE_LABELS = np.array([f"gate:{g}" for g in kernel.GATE_ORDER], dtype=object)
 _VETO_LABELS = np.array([f"veto:{v}" for v in kernel.VETO_ORDER], dtype=object)
 _SIZE_LABELS = np.array([f"size:{r}" for r in kernel.SIZE_REASONS], dtype=object)
 _OUTCOME_LABELS = np.array(kernel.OUTCOMES, dtype=object)
+_SIDES = np.array([Side.SHORT.value, Side.LONG.value], dtype=object)
 _EXIT_REASON_VALUES = tuple(r.value for r in kernel.EXIT_REASONS)
 _P = {name: i for i, name in enumerate(kernel.PositionState._fields)}   # a stored kernel position's columns
 
@@ -302,7 +304,7 @@ def _distinct(fired: np.ndarray) -> tuple[list[np.ndarray], list[int]]:
 def _per_mask(masks: np.ndarray, order: tuple[str, ...]) -> list[list[str]]:
     unique, which = np.unique(masks, return_inverse=True)
     reasons = [kernel.reasons(int(m), order) for m in unique.tolist()]
-    return [list(reasons[w]) for w in which.reshape(-1).tolist()]
+    return list(map(list, map(reasons.__getitem__, which.reshape(-1).tolist())))
 
 
 def _details(sym: _Symbol, params: RiskParams, i: np.ndarray, ints: np.ndarray, floats: np.ndarray,
@@ -322,10 +324,11 @@ def _details(sym: _Symbol, params: RiskParams, i: np.ndarray, ints: np.ndarray, 
     combos, which = _distinct(ev.fired[i])
     hits = [[(ev.rule_names[j], *_values(np.array([ev.rule_bias[j], ev.rule_weight[j]]))) for j in c.tolist()]
             for c in combos]
-    rules_hit = [[{"rule": r, "bias": b, "weight": w} for r, b, w in hits[c]] for c in which]
+    templates = [[{"rule": r, "bias": b, "weight": w} for r, b, w in combo] for combo in hits]
+    rules_hit = [list(map(dict.copy, templates[c])) for c in which]     # each row its own dicts
 
     keys = list(dict.fromkeys([*sym.recorded, "atr", "adx", "adx_prev"]))   # the signal's, then the context's
-    features = [dict(zip(keys, row)) for row in zip(*(_values(columns[c][i]) for c in keys))]
+    features = list(map(dict, map(zip, repeat(keys, n), zip(*(_values(columns[c][i]) for c in keys)))))
 
     size: list = [None] * n
     sized = np.flatnonzero(ints[:, 3]).tolist()
@@ -362,7 +365,7 @@ def _details(sym: _Symbol, params: RiskParams, i: np.ndarray, ints: np.ndarray, 
             "close_reason", "stop_moved", "closed", "n_exits", "n_adds", "first_event"))
         close_reason, moved, closed, n_exits, n_adds, first = (h[:, loop.JI.index(c)].tolist() for c in (
             "close_reason", "stop_moved", "closed", "n_exits", "n_adds", "first_event"))
-        sides = np.where(before[:, _P["sign"]] > 0, Side.LONG.value, Side.SHORT.value).tolist()
+        sides = _SIDES[(before[:, _P["sign"]] > 0).astype(np.int64)].tolist()
         qty, stop = _values(after[:, _P["qty"]]), _values(after[:, _P["stop"]])
         be_before, be_after = before[:, _P["be_promoted"]] != 0, after[:, _P["be_promoted"]] != 0
         promoted = (be_after & ~be_before).tolist()
