@@ -78,7 +78,7 @@ def test_save_writes_the_journal_then_the_snapshot_and_a_store_that_is_down_is_a
 
 def test_restore_brings_back_the_last_bars_and_the_positions_with_their_ids():
     pos = Position("SOLUSDT", Side.SHORT, 2.0, 150.0, 155.0, None, 5.0, 3.0,
-                   pd.Timestamp("2025-03-03 10:00:00.123", tz="UTC"), 2.0)
+                   pd.Timestamp("2025-03-03 10:00:00.123999999", tz="UTC"), 2.0)
     ids = ("ab-SOLUSDT-683b9800-S12", "ab-SOLUSDT-683b9800-T12", "ab-SOLUSDT-683b9800-L2")
     state = BotState(last_bar={"SOLUSDT": T0}, positions={"SOLUSDT": OpenPosition(pos, ids[0], ids)})
     k, _ = keeper()
@@ -87,7 +87,9 @@ def test_restore_brings_back_the_last_bars_and_the_positions_with_their_ids():
     h = held["SOLUSDT"]
     assert h.protection.stop_id == ids[0] and h.protection.generation == 12      # "-S" inside "SOLUSDT" too
     assert h.protection.target_id == ids[1] and h.protection.ladder == ((2, ids[2]),)
-    assert h.entry_ms == h.entry_bar_ms == 1_740_996_000_123                   # to the millisecond
+    assert h.entry_ms == h.entry_bar_ms == 1_740_996_000_123                   # to the millisecond, cut
+    undated = BotState(positions={"SOLUSDT": OpenPosition(pos.with_(opened_at=pd.NaT), None, ())})
+    assert keeper()[0].restore(undated)["SOLUSDT"].entry_ms == 0
     assert h.initial_stop == 155.0
     assert keeper()[0].restore(None) == {}
 
