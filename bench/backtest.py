@@ -45,6 +45,12 @@ def best(fn, repeat: int) -> tuple[float, object]:
     return min(times), result
 
 
+def first_read(result) -> float:
+    started = time.perf_counter()
+    result.journal  # noqa: B018 (a cached property: this read builds it)
+    return time.perf_counter() - started
+
+
 def vectorbt_donchian(bars: pd.DataFrame) -> tuple[float, int]:
     high, low, close = bars["high"], bars["low"], bars["close"]
     up, down = high.rolling(20).max().shift(1), low.rolling(20).min().shift(1)
@@ -93,11 +99,11 @@ def main() -> int:
         same_lean = len(a) == len(c) and (a[["entry_time", "exit_time", "long"]].to_numpy() ==
                                           c[["entry_time", "exit_time", "long"]].to_numpy()).all() and \
             np.allclose(a[["entry_price", "exit_price"]], c[["entry_price", "exit_price"]], rtol=1e-12)
-    started = time.perf_counter()
-    rows = len(ours.journal)
-    t_journal = time.perf_counter() - started
+        # the journal is built on a result's first read: one read to warm up, then the best of fresh results
+        rows = len(ours.journal)
+        t_journal = min(first_read(run_backtest(bars, settings, equity=1e6)) for _ in range(args.repeat))
     print(f"Donchian 20/10, ours       {t_ours:7.3f} s  {n / t_ours:>10,.0f} bars/s  ({len(a)} trades)")
-    print(f"  its journal, on first read {t_journal:5.2f} s  ({rows} rows; target < 0.2 s: "
+    print(f"  its journal, on first read {t_journal:5.3f} s  ({rows} rows; target < 0.2 s: "
           f"{'met' if t_journal < 0.2 else 'NOT met'})")
     print(f"Donchian 20/10, backtesting.py {t_bt:7.3f} s  {n / t_bt:>10,.0f} bars/s  ({len(b)} trades; "
           f"same trades as ours: {'yes' if same else 'NO'})")

@@ -11,20 +11,21 @@ records (Python floats, ints and bools, None for NaN, the exact decimal strings 
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import real, real_funding
 
-from autobot_lib.backtest import loop, run_backtest
+from autobot_lib.backtest import engine, loop, run_backtest
 from autobot_lib.config import load_settings
 from autobot_lib.journal import journal_frame
 from autobot_lib.model import Position, Side
 from autobot_lib.pipeline import Context, decision_from
 from autobot_lib.risk import kernel
 from autobot_lib.risk.exits import position_step_from
-from autobot_lib.risk.sizing import size_from
+from autobot_lib.risk.sizing import round_down, size_from
 
 # --- the reference: one record per decided bar through decision_from ---------------------------------
 
@@ -172,3 +173,24 @@ def test_a_symbol_that_never_decides_leaves_its_detail_columns_missing():
     """Only warm-up bars: no records, so no detail columns, exactly as before."""
     result = run_backtest(_bars(BTC, 30), load_settings(env_file=None, config_json=None))
     _check(result)
+
+
+@pytest.mark.parametrize("step", ["0.01", "0.001", "0.1", "1", "0.00001", "10", "0.5", "0.0025"])
+def test_decimal_strings_are_round_downs(step):
+    """The journal's decimal strings of prices and quantities are ``str(round_down(v, step))``, including
+    off the grid, at the notation's edges (1E+4, 1E-7), negative, zero, huge, NaN and infinite."""
+    step = Decimal(step)
+    rng = np.random.default_rng(13)
+    grid = (rng.integers(-10**7, 10**7, 2_000) * float(step)).tolist()       # k * step in floats: near the grid
+    values = [*grid, *(rng.uniform(-1e5, 1e5, 2_000)).tolist(), *(10.0 ** rng.uniform(-9, 16, 500)).tolist(),
+              0.0, -0.0, 10000.0, 100.0, 1e-7, 0.1 + 0.2, 0.3, 2.675, 1e15, 1e15 - 0.01, 999999999999999.9, 1e16,
+              1.7e308, -1.7e308, 5e-324, math.nan, math.inf, -math.inf, 12345.678, 0.001, 0.0005, 19.99]
+    text = engine._decimal_text(step)
+    for v in values:
+        try:
+            want = str(round_down(v, step))
+        except (ArithmeticError, ValueError) as exc:     # infinities: round_down cannot, neither may we
+            with pytest.raises(type(exc)):
+                text(v)
+            continue
+        assert text(v) == want, v

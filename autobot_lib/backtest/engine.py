@@ -18,6 +18,7 @@ from __future__ import annotations
 import gc
 import math
 from contextlib import contextmanager
+from decimal import Decimal
 from functools import cached_property, partial
 from itertools import repeat
 from typing import TYPE_CHECKING, Callable, Mapping
@@ -34,7 +35,7 @@ from autobot_lib.pipeline import build_features, recorded_columns
 from autobot_lib.risk import kernel
 from autobot_lib.risk.exits import initial_stop, step_buffers, take_profit_price
 from autobot_lib.risk.params import RiskParams
-from autobot_lib.risk.sizing import round_down, round_price, size_from
+from autobot_lib.risk.sizing import round_down, size_from
 from autobot_lib.rules.rule import RuleSet
 
 if TYPE_CHECKING:
@@ -275,6 +276,27 @@ def _outcomes(ints: np.ndarray) -> np.ndarray:
     return outcome
 
 
+def _decimal_text(step: Decimal) -> Callable[[float], str]:
+    """``str(round_down(v, step))``: the exact decimal string of a quantity or price as sent, with a short
+    cut for a value already on the grid of a step 10**-d. There ``k / 10**d == v`` with under 16 digits in
+    ``k`` means ``repr(v)``, which ``round_down`` reads, is exactly ``k`` steps (a double tells decimals of up
+    to 15 significant digits apart, so the shortest one that reads back as ``v`` is that one)."""
+    exact = lambda v: str(round_down(v, step))
+    sign, digits, exponent = step.as_tuple()
+    if sign or digits != (1,) or not isinstance(exponent, int) or exponent > 0:
+        return exact
+    scale = 10 ** -exponent
+
+    def text(v: float) -> str:
+        x = v * scale
+        if abs(x) < 1e15:                       # finite, and k of at most 15 digits
+            k = round(x)
+            if k / scale == v:
+                return str((Decimal(k) * step).normalize()) if k else "0"
+        return exact(v)
+    return text
+
+
 def _values(column: np.ndarray) -> list:
     """Python floats, None for NaN: what :func:`autobot_lib.journal.record` keeps of a number."""
     column = np.asarray(column, dtype=np.float64)
@@ -316,9 +338,7 @@ def _details(sym: _Symbol, params: RiskParams, i: np.ndarray, ints: np.ndarray, 
     decimal strings) and per row only to assemble each row's dicts and lists."""
     n, name, filters, columns, ev = len(i), sym.name, sym.filters, sym.columns, sym.evaluation
     code, closes = ints[:, 0], _values(columns["close"][i])
-    step = filters.step_size
-    qty_text = lambda v: str(round_down(v, step))
-    price_text = lambda v: str(round_price(v, filters))
+    qty_text, price_text = _decimal_text(filters.step_size), _decimal_text(filters.tick_size)
 
     # the rules that fired: one table per distinct combination
     combos, which = _distinct(ev.fired[i])
@@ -367,6 +387,7 @@ def _details(sym: _Symbol, params: RiskParams, i: np.ndarray, ints: np.ndarray, 
             "close_reason", "stop_moved", "closed", "n_exits", "n_adds", "first_event"))
         sides = _SIDES[(before[:, _P["sign"]] > 0).astype(np.int64)].tolist()
         qty, stop = _values(after[:, _P["qty"]]), _values(after[:, _P["stop"]])
+        raw_qty, raw_stop = after[:, _P["qty"]].tolist(), after[:, _P["stop"]].tolist()  # NaN kept: "NaN" as text
         be_before, be_after = before[:, _P["be_promoted"]] != 0, after[:, _P["be_promoted"]] != 0
         promoted = (be_after & ~be_before).tolist()
         steps = (after[:, _P[c]].astype(np.int64).tolist() for c in ("bars_held", "pyramid_steps", "ladder_steps"))
@@ -388,8 +409,8 @@ def _details(sym: _Symbol, params: RiskParams, i: np.ndarray, ints: np.ndarray, 
             intents[held[stops]] = _objects([
                 [{"symbol": name, "kind": kind, "side": sides[j], "qty": q, "price": stop[j], "stop_price": price,
                   "take_profit": None, "reduce_only": True, "reason": "break_even" if promoted[j] else "trail"}]
-                for j, q, price in zip(picked, _each([qty[j] for j in picked], qty_text),
-                                       _each([stop[j] for j in picked], price_text))])
+                for j, q, price in zip(picked, _each([raw_qty[j] for j in picked], qty_text),
+                                       _each([raw_stop[j] for j in picked], price_text))])
         # the rest, one by one: :func:`autobot_lib.pipeline._position_intents`
         for j in np.flatnonzero(~plain).tolist():
             row, at = int(held[j]), int(first[j])
@@ -404,12 +425,12 @@ def _details(sym: _Symbol, params: RiskParams, i: np.ndarray, ints: np.ndarray, 
                 out.append(_intent(name, IntentKind.ADD, sides[j], qty_text(add_qty), _value(add_price), None, False,
                                    f"pyramid_level_{int(level)}"))
             if close_reason[j] >= 0:
-                out.append(_intent(name, IntentKind.EXIT, sides[j], qty_text(qty[j]), closes[row], None, True,
+                out.append(_intent(name, IntentKind.EXIT, sides[j], qty_text(raw_qty[j]), closes[row], None, True,
                                    _EXIT_REASON_VALUES[close_reason[j]]))
             elif not closed[j] and (moved[j] or adds or fills):
                 reason = "break_even" if promoted[j] else "trail" if moved[j] else "quantity"
-                out.append(_intent(name, IntentKind.STOP, sides[j], qty_text(qty[j]), stop[j], price_text(stop[j]),
-                                   True, reason))
+                out.append(_intent(name, IntentKind.STOP, sides[j], qty_text(raw_qty[j]), stop[j],
+                                   price_text(raw_stop[j]), True, reason))
             intents[row] = out
             exits[row] = [{"reason": _EXIT_REASON_VALUES[int(r)], "qty": _value(q), "price": _value(p)}
                           for r, q, p in fills]
