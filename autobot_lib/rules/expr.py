@@ -23,7 +23,8 @@ from typing import Callable, Mapping
 import numpy as np
 
 Columns = Mapping[str, np.ndarray]
-_Eval = Callable[[Columns], np.ndarray]
+Shared = dict | None        # subexpression text -> its value over these columns, shared by the conditions of one evaluation
+_Eval = Callable[[Columns, Shared], np.ndarray]
 
 
 class ConditionError(ValueError):
@@ -52,9 +53,12 @@ class Condition:
     lookback: int
     _fn: _Eval
 
-    def __call__(self, columns: Columns) -> np.ndarray:
+    def __call__(self, columns: Columns, shared: Shared = None) -> np.ndarray:
+        """The condition on every row of ``columns``. ``shared``: a dict that the conditions of one rule set
+        evaluated over the same columns pass along, so that a subexpression several of them read
+        (``ema_short > ema_long``, ``prev(atr, 10)``) is computed once; values are never changed in place."""
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.asarray(self._fn(columns), dtype=bool)
+            return np.asarray(self._fn(columns, shared), dtype=bool)
 
     def check_columns(self, available: set[str] | frozenset[str]) -> None:
         missing = sorted(self.columns - set(available))
@@ -78,22 +82,39 @@ def compile_condition(text: str) -> Condition:
 
 
 def _compile(node: ast.AST, text: str, columns: set[str]) -> tuple[_Eval, int]:
+    fn, lookback = _compile_node(node, text, columns)
+    if isinstance(node, (ast.Name, ast.Constant)):
+        return fn, lookback
+    key = ast.dump(node)            # the same for the same subexpression, however it is spaced
+
+    def shared_value(c: Columns, shared: Shared) -> np.ndarray:
+        if shared is None:
+            return fn(c, shared)
+        try:
+            return shared[key]
+        except KeyError:
+            value = shared[key] = fn(c, shared)
+            return value
+    return shared_value, lookback
+
+
+def _compile_node(node: ast.AST, text: str, columns: set[str]) -> tuple[_Eval, int]:
     if isinstance(node, ast.BoolOp):
         parts = [_compile(v, text, columns) for v in node.values]
         combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
 
-        def boolop(c: Columns, parts=parts, combine=combine) -> np.ndarray:
-            out = np.asarray(parts[0][0](c), dtype=bool)
+        def boolop(c: Columns, s: Shared, parts=parts, combine=combine) -> np.ndarray:
+            out = np.asarray(parts[0][0](c, s), dtype=bool)
             for f, _ in parts[1:]:
-                out = combine(out, np.asarray(f(c), dtype=bool))
+                out = combine(out, np.asarray(f(c, s), dtype=bool))
             return out
         return boolop, max(lb for _, lb in parts)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
         inner, lb = _compile(node.operand, text, columns)
-        return (lambda c: np.logical_not(np.asarray(inner(c), dtype=bool))), lb
+        return (lambda c, s: np.logical_not(np.asarray(inner(c, s), dtype=bool))), lb
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         inner, lb = _compile(node.operand, text, columns)
-        return (lambda c: np.negative(inner(c))), lb
+        return (lambda c, s: np.negative(inner(c, s))), lb
     if isinstance(node, ast.Compare):
         operands = [_compile(n, text, columns) for n in (node.left, *node.comparators)]
         ops = []
@@ -102,8 +123,8 @@ def _compile(node: ast.AST, text: str, columns: set[str]) -> tuple[_Eval, int]:
                 raise ConditionError(f"condition {text!r}: comparison {type(op).__name__} is not allowed")
             ops.append(_COMPARE[type(op)])
 
-        def compare(c: Columns, operands=operands, ops=ops) -> np.ndarray:
-            values = [f(c) for f, _ in operands]
+        def compare(c: Columns, s: Shared, operands=operands, ops=ops) -> np.ndarray:
+            values = [f(c, s) for f, _ in operands]
             out = ops[0](values[0], values[1])
             for i, op in enumerate(ops[1:], start=1):
                 out = np.logical_and(out, op(values[i], values[i + 1]))
@@ -114,14 +135,14 @@ def _compile(node: ast.AST, text: str, columns: set[str]) -> tuple[_Eval, int]:
             raise ConditionError(f"condition {text!r}: operator {type(node.op).__name__} is not allowed")
         (left, lbl), (right, lbr) = _compile(node.left, text, columns), _compile(node.right, text, columns)
         op = _ARITH[type(node.op)]
-        return (lambda c: op(left(c), right(c))), max(lbl, lbr)
+        return (lambda c, s: op(left(c, s), right(c, s))), max(lbl, lbr)
     if isinstance(node, ast.Name):
         name = node.id
         columns.add(name)
-        return (lambda c: _column(c, name)), 0
+        return (lambda c, s: _column(c, name)), 0
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
         value = float(node.value)
-        return (lambda c: value), 0
+        return (lambda c, s: value), 0
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
         return _call(node, text, columns)
     raise ConditionError(f"condition {text!r}: {ast.unparse(node)!r} is not allowed; use feature names, numbers, "
@@ -140,15 +161,15 @@ def _call(node: ast.Call, text: str, columns: set[str]) -> tuple[_Eval, int]:
         elif len(args) != 1:
             raise ConditionError(f"condition {text!r}: prev takes (x) or (x, k)")
         inner, lb = _compile(args[0], text, columns)
-        return (lambda c: _shift(np.asarray(inner(c), dtype=np.float64), k)), lb + k
+        return (lambda c, s: _shift(np.asarray(inner(c, s), dtype=np.float64), k)), lb + k
     if name in ("cross_above", "cross_below"):
         if len(args) != 2:
             raise ConditionError(f"condition {text!r}: {name} takes two arguments")
         (a, la), (b, lb) = _compile(args[0], text, columns), _compile(args[1], text, columns)
         above = name == "cross_above"
 
-        def cross(c: Columns) -> np.ndarray:
-            x = np.asarray(a(c), dtype=np.float64) - np.asarray(b(c), dtype=np.float64)
+        def cross(c: Columns, s: Shared) -> np.ndarray:
+            x = np.asarray(a(c, s), dtype=np.float64) - np.asarray(b(c, s), dtype=np.float64)
             x = np.broadcast_to(x, _length(c)).astype(np.float64)
             before = _shift(x, 1)
             return (x > 0) & (before <= 0) if above else (x < 0) & (before >= 0)
@@ -158,7 +179,7 @@ def _call(node: ast.Call, text: str, columns: set[str]) -> tuple[_Eval, int]:
         if (name == "abs" and len(parts) != 1) or (name != "abs" and len(parts) != 2):
             raise ConditionError(f"condition {text!r}: {name} takes {'one argument' if name == 'abs' else 'two'}")
         fn = {"abs": np.abs, "min": np.fmin, "max": np.fmax}[name]
-        return (lambda c: fn(*[f(c) for f, _ in parts])), max(lb for _, lb in parts)
+        return (lambda c, s: fn(*[f(c, s) for f, _ in parts])), max(lb for _, lb in parts)
     raise ConditionError(f"condition {text!r}: unknown function {name!r}; allowed: {', '.join(_FUNCTIONS)}")
 
 

@@ -30,6 +30,29 @@ from autobot_lib.regime import Regime
 from autobot_lib.rules.expr import Condition, ConditionError, compile_condition
 
 ALL_REGIMES = frozenset(Regime)
+_REGIMES = tuple(Regime)                       # a regime's code is its position here; -1: no regime
+_REGIME_VALUES = tuple(r.value for r in _REGIMES)
+# by direction + 1: the labels are shared, not one new string per bar
+_PROPOSALS = np.array([Proposal.PROPOSE_SHORT.value, Proposal.NEUTRAL.value, Proposal.PROPOSE_LONG.value], dtype=object)
+
+
+def regime_codes(regimes: Any) -> np.ndarray:
+    """Each bar's regime as its position in :class:`Regime` (-1: none, or not a regime), from a Series or
+    array of labels. An Arrow string column (the feature frame's) is matched in Arrow, without making a
+    Python string per bar; anything else is compared label by label, as ``==`` on the values does."""
+    array = regimes.array if isinstance(regimes, pd.Series) else regimes
+    if isinstance(array, pd.arrays.ArrowStringArray):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        values = pa.array(array)
+        found = pc.index_in(values, value_set=pa.array(_REGIME_VALUES, type=values.type))
+        return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp)
+    values = np.asarray(array, dtype=object)
+    codes = np.full(len(values), -1, dtype=np.intp)
+    for code, label in enumerate(_REGIME_VALUES):
+        codes[values == label] = code
+    return codes
 
 
 class Category(StrEnum):
@@ -141,7 +164,9 @@ class RuleSet:
         self.weight = np.array([r.weight for r in self.rules])
         self.columns = frozenset().union(*(r.compiled.columns for r in self.rules))
         self.lookback = max(r.compiled.lookback for r in self.rules)
-        self._regime_mask = {reg: np.array([reg in r.regimes for r in self.rules]) for reg in Regime}
+        # row k: the rules eligible in regime k; the last row (code -1, no regime): none
+        self._eligible = np.array([[reg in r.regimes for r in self.rules] for reg in _REGIMES]
+                                  + [[False] * len(self.rules)], dtype=bool)
 
     def __iter__(self):
         return iter(self.rules)
@@ -159,29 +184,35 @@ class RuleSet:
         """Every rule on every bar of ``features`` (feature columns plus ``regime``)."""
         self.check_columns(features.columns)
         columns = {c: features[c].to_numpy(dtype=np.float64) for c in self.columns}
-        return self.evaluate_arrays(columns, features["regime"].astype(object).to_numpy(), features.index, threshold)
+        return self._evaluate(columns, regime_codes(features["regime"]), features.index, threshold)
 
     def evaluate_arrays(self, columns: Mapping[str, np.ndarray], regimes: np.ndarray, index: Any,
                         threshold: float) -> RuleEvaluation:
         """:meth:`evaluate` on plain arrays (float feature columns, object regimes), for callers that hold
         a few rows already (the live engine) and have checked the columns once."""
-        n = len(regimes)
-        condition = np.column_stack([r.compiled(columns) for r in self.rules]) if n else \
-            np.zeros((0, len(self.rules)), dtype=bool)
-        eligible = np.zeros_like(condition)
-        for regime, mask in self._regime_mask.items():
-            eligible[regimes == regime.value] = mask
+        return self._evaluate(columns, regime_codes(regimes), index, threshold)
+
+    def _evaluate(self, columns: Mapping[str, np.ndarray], codes: np.ndarray, index: Any,
+                  threshold: float) -> RuleEvaluation:
+        """Whole arrays at once: each condition over every bar (subexpressions the rules share computed
+        once), eligibility by regime code from a table, and the sums as matrix products."""
+        n = len(codes)
+        if n:
+            shared: dict = {}
+            condition = np.column_stack([r.compiled(columns, shared) for r in self.rules])
+        else:
+            condition = np.zeros((0, len(self.rules)), dtype=bool)
+        eligible = self._eligible[codes]
         fired = condition & eligible
-        fired_weight = fired @ self.weight
-        eligible_weight = eligible @ self.weight
+        # float copies made once: the same products the bool matrices would cast to, bit for bit
+        fired_float = fired.astype(np.float64)
+        fired_weight = fired_float @ self.weight
+        eligible_weight = eligible.astype(np.float64) @ self.weight
         with np.errstate(invalid="ignore", divide="ignore"):
-            bias = np.where(fired_weight > 0, (fired @ (self.bias * self.weight)) / fired_weight, 0.0)
+            bias = np.where(fired_weight > 0, (fired_float @ (self.bias * self.weight)) / fired_weight, 0.0)
             confidence = np.where(eligible_weight > 0, fired_weight / eligible_weight, 0.0)
         direction = np.sign(bias).astype(int)
-        proposal = np.full(n, Proposal.NEUTRAL.value, dtype=object)
-        active = confidence >= threshold
-        proposal[active & (direction > 0)] = Proposal.PROPOSE_LONG.value
-        proposal[active & (direction < 0)] = Proposal.PROPOSE_SHORT.value
+        proposal = _PROPOSALS[np.where(confidence >= threshold, direction, 0) + 1]
         return RuleEvaluation(index, self.names, self.bias, self.weight, fired, bias, confidence, direction,
                               proposal)
 
