@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 
 from autobot_lib.data.frame import OHLCV_COLUMNS, infer_timeframe, timeframe_delta, to_utc
-from autobot_lib.indicators import FeatureSpec, compute_features
+from autobot_lib.indicators import FeatureSpec, feature_matrix, ohlcv_matrix
 from autobot_lib.journal import JournalRecord, record
 from autobot_lib.model import (
     Account, Bar, IntentKind, MarketFilters, OrderIntent, Position, Side, Signal,
 )
-from autobot_lib.regime import REGIME_ORDER, RegimeParams, detect_regimes
+from autobot_lib.regime import REGIME_ORDER, RegimeParams, regime_positions
 from autobot_lib.risk import kernel
 from autobot_lib.risk.exits import PositionStep, initial_stop, position_step_from, step_buffers, take_profit_price
 from autobot_lib.risk.params import RiskParams
@@ -44,25 +44,48 @@ def recorded_columns(strategy: Strategy) -> list[str]:
 
 _REGIME_LABELS = np.array([r.value for r in REGIME_ORDER] + [None], dtype=object)  # code -1 (warm-up): None
 _REGIME_CODES = np.array([kernel.regime_code(r.value) for r in REGIME_ORDER] + [np.nan])
+_STR = pd.Series(["label"]).dtype           # what pandas makes of a column of labels (Arrow strings in pandas 3)
+
+
+def _regime_labels(positions: np.ndarray) -> np.ndarray | pd.api.extensions.ExtensionArray:
+    """The ``regime`` column from positions in REGIME_ORDER (-1: None), as the column of labels pandas
+    would infer, but taken from the three labels in Arrow rather than converted from a string per bar."""
+    if isinstance(_STR, pd.StringDtype) and _STR.storage == "pyarrow":
+        import pyarrow as pa
+
+        labels = pa.array([r.value for r in REGIME_ORDER], type=pa.large_string())
+        return pd.arrays.ArrowStringArray(labels.take(pa.array(positions, mask=positions < 0)), dtype=_STR)
+    return _REGIME_LABELS[positions]
+
 
 def build_features(bars: pd.DataFrame, spec: FeatureSpec = FeatureSpec(),
                    params: RegimeParams = RegimeParams()) -> pd.DataFrame:
     """OHLCV plus every feature column, ``regime`` (None while warming up) and its ``regime_code`` (1
     bull, -1 bear, 0 range, NaN), ``regime_age`` (bars in the current regime, 1 on the bar it began) and
-    ``adx_prev``."""
-    indicators = compute_features(bars, spec)
-    frame = pd.concat([bars[list(OHLCV_COLUMNS)], indicators], axis=1)
-    codes = detect_regimes(bars, params, features=indicators).cat.codes.to_numpy()
-    frame["regime"] = _REGIME_LABELS[codes]
-    frame["regime_code"] = _REGIME_CODES[codes]
+    ``adx_prev``.
+
+    Built once from a dict of arrays (the indicators' column-major matrix gives each column without a
+    copy); the regime is carried as small int codes and labelled only for the frame's ``regime`` column."""
+    matrix = ohlcv_matrix(bars)
+    features = feature_matrix(matrix, spec)
+    columns: dict[str, object] = {c: bars[c].to_numpy(copy=True) for c in OHLCV_COLUMNS}
+    columns.update(zip(spec.columns, features.T))
+    codes = regime_positions(matrix, params, columns)
+    n = len(codes)
+    columns["regime"] = _regime_labels(codes)
+    columns["regime_code"] = _REGIME_CODES[codes]
     known = codes >= 0
-    starts = np.ones(len(frame), dtype=bool)
+    starts = np.ones(n, dtype=bool)
     starts[1:] = codes[1:] != codes[:-1]
     run_id = np.cumsum(starts)
-    position_in_run = np.arange(len(frame)) - np.flatnonzero(starts)[run_id - 1] + 1
-    frame["regime_age"] = np.where(known, position_in_run, 0)
-    frame["adx_prev"] = frame["adx"].shift(1)
-    return frame
+    position_in_run = np.arange(n) - np.flatnonzero(starts)[run_id - 1] + 1
+    columns["regime_age"] = np.where(known, position_in_run, 0)
+    adx = columns["adx"]
+    adx_prev = np.empty(n)
+    adx_prev[:1] = np.nan
+    adx_prev[1:] = adx[:-1]
+    columns["adx_prev"] = adx_prev
+    return pd.DataFrame(columns, index=bars.index, copy=False)
 
 
 # --- the decision ----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -90,6 +90,24 @@ def detect_regimes(data: pd.DataFrame, params: RegimeParams = RegimeParams(),
                      column(params.ema_column, EMA(params.ema_period)), column("rsi", RSI(params.rsi_period)),
                      params)
     return _codes_to_series(codes, data.index)
+
+
+def regime_positions(bars: np.ndarray, params: RegimeParams = RegimeParams(),
+                     features: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+    """:func:`detect_regimes` as positions in REGIME_ORDER (-1 during warm-up), from the (bars, 5) OHLCV
+    matrix (:func:`autobot_lib.indicators.ohlcv_matrix`) and the feature columns already at hand: the
+    batch pipeline's form, with no frame and no labels (they are put on at the edges)."""
+    features = features or {}
+
+    def column(name: str, indicator) -> np.ndarray:
+        if name in features:
+            return features[name]
+        return indicator.run_ohlcv(bars)[:, indicator.columns.index(name)]
+
+    codes = classify(column("adx", ADX(params.adx_period)), bars[:, 3],
+                     column(params.ema_column, EMA(params.ema_period)), column("rsi", RSI(params.rsi_period)),
+                     params)
+    return category_codes(codes)
 
 
 def category_codes(codes: np.ndarray) -> np.ndarray:

@@ -32,6 +32,7 @@ from autobot_lib.indicators import _kernels as _k
 
 __all__ = [
     "Indicator", "IndicatorStream", "FeatureSpec", "EMA_ROLES", "FeatureStream", "compute_features",
+    "feature_matrix", "ohlcv_matrix",
     "EMA", "SMA", "RSI", "MACD", "BBANDS", "ATR", "ADX", "DONCHIAN", "VOLUME_SMA",
     "ema", "sma", "rsi", "macd", "bollinger", "atr", "adx", "donchian", "volume_sma",
 ]
@@ -71,6 +72,12 @@ class Indicator:
         out = np.empty((bars.shape[0], len(self.columns)), order="F") if out is None else out
         self.kernel(state, np.zeros(self.ring), bars, out)
         return out
+
+    def run_ohlcv(self, bars: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """All bars of a (bars, 5) OHLCV matrix (:func:`ohlcv_matrix`) at once: a (bars, len(columns))
+        column-major matrix, written into ``out`` when given."""
+        state = self._state_reading(_COLUMN_INDEX[self.source]) if self.source is not None else self.initial_state
+        return self._run(bars, state, out)
 
     def _state_reading(self, column: int) -> tuple[float, ...]:
         return (float(column), *self.initial_state[1:]) if self.source is not None else self.initial_state
@@ -376,16 +383,25 @@ class FeatureSpec:
 
 def compute_features(data: pd.DataFrame, spec: FeatureSpec = FeatureSpec()) -> pd.DataFrame:
     """Every feature column for every bar of an OHLCV frame (the batch form of :class:`FeatureStream`)."""
-    bars = _as_matrix(data, list(OHLCV))
-    columns = spec.columns
-    out = np.empty((bars.shape[0], len(columns)), order="F")
+    out = feature_matrix(_as_matrix(data, list(OHLCV)), spec)
+    return pd.DataFrame(out, index=data.index, columns=list(spec.columns), copy=False)
+
+
+def feature_matrix(bars: np.ndarray, spec: FeatureSpec = FeatureSpec()) -> np.ndarray:
+    """:func:`compute_features` as a column-major matrix in ``spec.columns`` order, from the (bars, 5)
+    OHLCV matrix: each column a contiguous array that a frame (or a dict of columns) takes without a copy."""
+    out = np.empty((bars.shape[0], len(spec.columns)), order="F")
     start = 0
     for ind in spec.indicators():
-        state = ind._state_reading(_COLUMN_INDEX[ind.source]) if ind.source else ind.initial_state
-        ind._run(bars, state, out[:, start:start + len(ind.columns)])
+        ind.run_ohlcv(bars, out[:, start:start + len(ind.columns)])
         start += len(ind.columns)
     spec._fill(out, start)
-    return pd.DataFrame(out, index=data.index, columns=list(columns), copy=False)
+    return out
+
+
+def ohlcv_matrix(data: pd.DataFrame) -> np.ndarray:
+    """The (bars, 5) float matrix the kernels read, checked for holes (NaN) as the indicators need."""
+    return _as_matrix(data, list(OHLCV))
 
 
 class FeatureStream:
