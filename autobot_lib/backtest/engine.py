@@ -218,7 +218,7 @@ def _journal(symbols: list[_Symbol], strategy: str, params: RiskParams, bar_leng
     for k, sym in enumerate(symbols):
         keep = sym.where >= start
         rows, local = sym.where[keep], np.flatnonzero(keep)
-        ints, floats = ji[rows, k], jf[rows, k]
+        ints = ji[rows, k]
         code = ints[:, 0]
         ev, f = sym.evaluation, sym.features
         columns = {"timestamp": f.index[local].as_unit("ns"), "symbol": sym.name, "strategy": strategy, "outcome": _outcomes(ints),
@@ -228,7 +228,7 @@ def _journal(symbols: list[_Symbol], strategy: str, params: RiskParams, bar_leng
         decided = np.flatnonzero((code == kernel.IN_POSITION) | (sym.proposal_sign[local] != 0))
         if len(decided):        # no record at all: no detail columns (NaN where another symbol has them)
             with _collector_paused():
-                details = _details(sym, params, local[decided], ints[decided], floats[decided], events)
+                details = _details(sym, params, local[decided], ints[decided], jf[rows[decided], k], events)
             for column, values in details.items():
                 full = np.full(len(local), None, dtype=object)
                 full[decided] = values if isinstance(values, np.ndarray) else _objects(values)
@@ -337,7 +337,7 @@ def _details(sym: _Symbol, params: RiskParams, i: np.ndarray, ints: np.ndarray, 
     position after the bar and its exits. Python runs per distinct value (reason masks, rule combinations,
     decimal strings) and per row only to assemble each row's dicts and lists."""
     n, name, filters, columns, ev = len(i), sym.name, sym.filters, sym.columns, sym.evaluation
-    code, closes = ints[:, 0], _values(columns["close"][i])
+    code = ints[:, 0]
     qty_text, price_text = _decimal_text(filters.step_size), _decimal_text(filters.tick_size)
 
     # the rules that fired: one table per distinct combination
@@ -372,7 +372,7 @@ def _details(sym: _Symbol, params: RiskParams, i: np.ndarray, ints: np.ndarray, 
         stop = initial_stop(side, close, float(columns["atr"][i[row]]), params, filters)
         target = take_profit_price(side, close, float(floats[row, 3]), params, filters)
         intents[row] = [{"symbol": name, "kind": IntentKind.ENTRY.value, "side": side.value, "qty": size[row]["qty"],
-                         "price": closes[row], "stop_price": price_text(stop),
+                         "price": _value(close), "stop_price": price_text(stop),
                          "take_profit": None if target is None else price_text(target), "reduce_only": False,
                          "reason": ",".join(r for r, _, _ in hits[which[row]])}]
 
@@ -387,7 +387,7 @@ def _details(sym: _Symbol, params: RiskParams, i: np.ndarray, ints: np.ndarray, 
             "close_reason", "stop_moved", "closed", "n_exits", "n_adds", "first_event"))
         sides = _SIDES[(before[:, _P["sign"]] > 0).astype(np.int64)].tolist()
         qty, stop = _values(after[:, _P["qty"]]), _values(after[:, _P["stop"]])
-        raw_qty, raw_stop = after[:, _P["qty"]].tolist(), after[:, _P["stop"]].tolist()  # NaN kept: "NaN" as text
+        raw_qty, raw_stop = after[:, _P["qty"]], after[:, _P["stop"]]     # NaN kept for the text: "NaN"
         be_before, be_after = before[:, _P["be_promoted"]] != 0, after[:, _P["be_promoted"]] != 0
         promoted = (be_after & ~be_before).tolist()
         steps = (after[:, _P[c]].astype(np.int64).tolist() for c in ("bars_held", "pyramid_steps", "ladder_steps"))
@@ -409,8 +409,8 @@ def _details(sym: _Symbol, params: RiskParams, i: np.ndarray, ints: np.ndarray, 
             intents[held[stops]] = _objects([
                 [{"symbol": name, "kind": kind, "side": sides[j], "qty": q, "price": stop[j], "stop_price": price,
                   "take_profit": None, "reduce_only": True, "reason": "break_even" if promoted[j] else "trail"}]
-                for j, q, price in zip(picked, _each([raw_qty[j] for j in picked], qty_text),
-                                       _each([raw_stop[j] for j in picked], price_text))])
+                for j, q, price in zip(picked, _each(raw_qty[stops].tolist(), qty_text),
+                                       _each(raw_stop[stops].tolist(), price_text))])
         # the rest, one by one: :func:`autobot_lib.pipeline._position_intents`
         for j in np.flatnonzero(~plain).tolist():
             row, at = int(held[j]), int(first[j])
@@ -425,12 +425,13 @@ def _details(sym: _Symbol, params: RiskParams, i: np.ndarray, ints: np.ndarray, 
                 out.append(_intent(name, IntentKind.ADD, sides[j], qty_text(add_qty), _value(add_price), None, False,
                                    f"pyramid_level_{int(level)}"))
             if close_reason[j] >= 0:
-                out.append(_intent(name, IntentKind.EXIT, sides[j], qty_text(raw_qty[j]), closes[row], None, True,
+                out.append(_intent(name, IntentKind.EXIT, sides[j], qty_text(float(raw_qty[j])),
+                                   _value(float(columns["close"][i[row]])), None, True,
                                    _EXIT_REASON_VALUES[close_reason[j]]))
             elif not closed[j] and (moved[j] or adds or fills):
                 reason = "break_even" if promoted[j] else "trail" if moved[j] else "quantity"
-                out.append(_intent(name, IntentKind.STOP, sides[j], qty_text(raw_qty[j]), stop[j],
-                                   price_text(raw_stop[j]), True, reason))
+                out.append(_intent(name, IntentKind.STOP, sides[j], qty_text(float(raw_qty[j])), stop[j],
+                                   price_text(float(raw_stop[j])), True, reason))
             intents[row] = out
             exits[row] = [{"reason": _EXIT_REASON_VALUES[int(r)], "qty": _value(q), "price": _value(p)}
                           for r, q, p in fills]
