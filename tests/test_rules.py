@@ -134,3 +134,20 @@ def test_donchian_strategy_matches_its_definition():
     expected = np.where(frame["close"] > prior_high, 1, np.where(frame["close"] < prior_low, -1, 0))
     assert ev.direction.tolist() == expected.tolist()
     assert set(ev.confidence[ev.direction != 0]) == {1.0}
+
+
+def test_the_sums_have_the_same_bits_on_a_few_rows_as_on_thousands():
+    """The live engine evaluates a short window, a backtest the whole history: each row's bias and confidence
+    must be the same floats, or a confidence at the threshold decides differently. Weights that are not
+    binary fractions, so the order of the additions shows in the last bit."""
+    from dataclasses import replace
+
+    rng = np.random.default_rng(7)
+    rules = RuleSet([replace(r, weight=float(rng.uniform(0.1, 3.0)), bias=float(np.sign(r.bias) * rng.uniform(0.1, 1)))
+                     for r in DEFAULT_RULES.rules])
+    features = build_features(real("binance_usdm_BTCUSDT_1h.csv.gz").iloc[-3000:])
+    whole = rules.evaluate(features, 0.5)
+    for end in range(300, 3001, 97):
+        window = rules.evaluate(features.iloc[end - rules.lookback - 1:end], 0.5)
+        assert window.bias[-1] == whole.bias[end - 1] and window.confidence[-1] == whole.confidence[end - 1]
+    assert ((whole.confidence > 0) & (whole.confidence < 1)).sum() > 1000   # sums of several weights were taken

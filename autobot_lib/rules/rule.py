@@ -204,12 +204,13 @@ class RuleSet:
             condition = np.zeros((0, len(self.rules)), dtype=bool)
         eligible = self._eligible[codes]
         fired = condition & eligible
-        # float copies made once: the same products the bool matrices would cast to, bit for bit
-        fired_float = fired.astype(np.float64)
-        fired_weight = fired_float @ self.weight
-        eligible_weight = eligible.astype(np.float64) @ self.weight
+        # row sums in numpy's fixed order, not matrix products: BLAS splits a product differently by thread
+        # count and by the number of rows, so the live engine's few rows and a backtest's thousands could
+        # differ in the last bit, and a confidence at the threshold could decide differently
+        fired_weight = _row_sums(fired, self.weight)
+        eligible_weight = _row_sums(eligible, self.weight)
         with np.errstate(invalid="ignore", divide="ignore"):
-            bias = np.where(fired_weight > 0, (fired_float @ (self.bias * self.weight)) / fired_weight, 0.0)
+            bias = np.where(fired_weight > 0, _row_sums(fired, self.bias * self.weight) / fired_weight, 0.0)
             confidence = np.where(eligible_weight > 0, fired_weight / eligible_weight, 0.0)
         direction = np.sign(bias).astype(int)
         proposal = _PROPOSALS[np.where(confidence >= threshold, direction, 0) + 1]
@@ -229,3 +230,9 @@ class RuleSet:
                 rule.compiled.check_columns(available)
             except ConditionError as exc:
                 raise ConditionError(f"rule {rule.name}: {exc}") from None
+
+
+def _row_sums(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per row, the sum of ``values`` where ``mask`` holds: the same bits whatever the number of rows or
+    threads (an elementwise product, then numpy's pairwise sum along each row)."""
+    return np.where(mask, values, 0.0).sum(axis=1)
