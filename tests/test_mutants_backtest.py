@@ -80,3 +80,22 @@ def test_a_cost_model_is_a_frozen_value():
 
     with pytest.raises(dataclasses.FrozenInstanceError):
         CostModel().taker_fee = 0.0
+
+
+def test_a_grid_whose_inverse_is_not_whole_still_holds_quantities_and_stops_on_it():
+    """Steps and ticks like 0.003 / 0.3 take the division path of the grid arithmetic (1 / 0.003 is no whole
+    number): every quantity is a whole number of steps and every stop sits on the tick grid."""
+    from autobot_lib.backtest import run_backtest
+    from autobot_lib.config import load_settings
+    from autobot_lib.model import MarketFilters
+    from conftest import real
+
+    bars = real("binance_usdm_BTCUSDT_1h.csv.gz").iloc[-3000:]
+    odd = MarketFilters.of("0.3", "0.003", "0.003", "5")
+    result = run_backtest(bars, load_settings(env_file=None, config_json=None, STRATEGY="donchian", MAX_DRAWDOWN=1.0),
+                          filters={"BTCUSDT": odd})
+    trades = result.trades
+    assert len(trades) >= 5
+    for qty, stop in zip(trades["qty"], trades["initial_stop"]):
+        assert qty > 0 and abs(qty / 0.003 - round(qty / 0.003)) < 1e-9, qty     # whole steps, to float precision
+        assert abs(stop / 0.3 - round(stop / 0.3)) < 1e-9, stop
