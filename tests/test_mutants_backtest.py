@@ -3,6 +3,7 @@ autobot_lib/backtest/costs.py must fail here or in tests/test_backtest.py)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from autobot_lib.backtest.costs import (
@@ -99,3 +100,31 @@ def test_a_grid_whose_inverse_is_not_whole_still_holds_quantities_and_stops_on_i
     for qty, stop in zip(trades["qty"], trades["initial_stop"]):
         assert qty > 0 and abs(qty / 0.003 - round(qty / 0.003)) < 1e-9, qty     # whole steps, to float precision
         assert abs(stop / 0.3 - round(stop / 0.3)) < 1e-9, stop
+
+
+def _closes(*columns):
+    c = np.array(columns, dtype=np.float64).T
+    return c, np.ones(c.shape, dtype=np.bool_)
+
+
+def test_the_correlation_window_starts_at_the_first_bar_and_the_threshold_is_inclusive():
+    """The loop's correlation veto on its own: symbol 0 flat with a signal, symbol 1 held. Identical moves
+    correlate exactly 1, which a threshold of 1 vetoes (>=). Early on, the window reaches back to bar 0:
+    three closes give the two returns a correlation needs; from bar 1 on there would be one."""
+    from autobot_lib.backtest import loop
+    from autobot_lib.risk import kernel
+    from autobot_lib.risk.params import RiskParams
+
+    p = kernel.kernel_params(RiskParams(correlation_threshold=1.0, correlation_window=5))
+    hp = np.zeros((2, kernel.POSITION_FIELDS))
+    hp[1, kernel.SLOT.sign] = 1.0                                   # symbol 1 is held
+    pend_kind, pend_bar = np.zeros(2, dtype=np.int64), np.full(2, -1, dtype=np.int64)
+    c, has = _closes([100.0, 101.0, 99.0], [50.0, 50.5, 49.5])     # the same returns: +1 %, -1.98 %
+    assert loop._correlated(2, 0, c, has, hp, pend_kind, pend_bar, p)
+    assert not loop._correlated(1, 0, c, has, hp, pend_kind, pend_bar, p)      # one return: unknown
+    hp[1, kernel.SLOT.sign] = 0.0
+    assert not loop._correlated(2, 0, c, has, hp, pend_kind, pend_bar, p)      # nothing held
+    pend_kind[1], pend_bar[1] = 1, 2                                # an entry decided on this bar counts
+    assert loop._correlated(2, 0, c, has, hp, pend_kind, pend_bar, p)
+    pend_bar[1] = 1                                                 # ... one of an earlier bar does not
+    assert not loop._correlated(2, 0, c, has, hp, pend_kind, pend_bar, p)
