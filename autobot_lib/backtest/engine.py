@@ -178,7 +178,7 @@ def run_backtest(bars: Mapping[str, pd.DataFrame] | pd.DataFrame, plan: Plan | S
     curve = pd.DataFrame(marks[start:], index=timeline[start:], columns=["equity", "balance", "margin", "drawdown"])
     curve["unrealized"] = curve["equity"] - curve["balance"]
     # the trading state at each bar's decisions (HALTED after the daily loss limit, until the re-arm)
-    states = np.where(has[start:], ji[start:, :, loop.JI.index("trading_state")], -1).max(axis=1)
+    states = np.where(has[start:], ji[start:, :, loop.JI.trading_state], -1).max(axis=1)
     curve["halted"] = states == kernel.HALTED
     trades = _trades(symbols, tf[:n_trades], ti[:n_trades])
     strategy = plan.strategy.name
@@ -219,7 +219,7 @@ def _journal(symbols: list[_Symbol], strategy: str, params: RiskParams, bar_leng
         keep = sym.where >= start
         rows, local = sym.where[keep], np.flatnonzero(keep)
         ints = ji[rows, k]
-        code = ints[:, 0]
+        code = ints[:, loop.JI.outcome]
         ev, f = sym.evaluation, sym.features
         columns = {"timestamp": f.index[local].as_unit("ns"), "symbol": sym.name, "strategy": strategy, "outcome": _outcomes(ints),
                    "close": f["close"].to_numpy()[local], "regime": f["regime"].to_numpy()[local],
@@ -265,14 +265,14 @@ _P = {name: i for i, name in enumerate(kernel.PositionState._fields)}   # a stor
 
 def _outcomes(ints: np.ndarray) -> np.ndarray:
     """The outcome labels: the gate's and the vetoes' first reason (the lowest bit), the size's reason."""
-    code = ints[:, 0]
+    code = ints[:, loop.JI.outcome]
     lowest = lambda mask: np.log2(np.maximum(mask & -mask, 1)).astype(int)
     outcome = _OUTCOME_LABELS[code]
-    for which, labels, bits in ((kernel.GATE, _GATE_LABELS, 1), (kernel.VETO, _VETO_LABELS, 2)):
+    for which, labels, bits in ((kernel.GATE, _GATE_LABELS, loop.JI.gate), (kernel.VETO, _VETO_LABELS, loop.JI.vetoes)):
         rows = np.flatnonzero(code == which)
         outcome[rows] = labels[lowest(ints[rows, bits])]
     rows = np.flatnonzero(code == kernel.SIZE)
-    outcome[rows] = _SIZE_LABELS[np.maximum(ints[rows, 6], 0)]
+    outcome[rows] = _SIZE_LABELS[np.maximum(ints[rows, loop.JI.size_reason], 0)]
     return outcome
 
 
@@ -337,7 +337,7 @@ def _details(sym: _Symbol, params: RiskParams, i: np.ndarray, ints: np.ndarray, 
     position after the bar and its exits. Python runs per distinct value (reason masks, rule combinations,
     decimal strings) and per row only to assemble each row's dicts and lists."""
     n, name, filters, columns, ev = len(i), sym.name, sym.filters, sym.columns, sym.evaluation
-    code = ints[:, 0]
+    code = ints[:, loop.JI.outcome]
     qty_text, price_text = _decimal_text(filters.step_size), _decimal_text(filters.tick_size)
 
     # the rules that fired: one table per distinct combination
@@ -351,13 +351,14 @@ def _details(sym: _Symbol, params: RiskParams, i: np.ndarray, ints: np.ndarray, 
     features = list(map(dict, map(zip, repeat(keys, n), zip(*(_values(columns[c][i]) for c in keys)))))
 
     size: list = [None] * n
-    sized = np.flatnonzero(ints[:, 3]).tolist()
+    sized = np.flatnonzero(ints[:, loop.JI.sized]).tolist()
     if sized:
-        qty = _each(ints[sized, 4].tolist(),
+        qty = _each(ints[sized, loop.JI.units].tolist(),
                     lambda units: str(size_from((units, 0.0, 0.0, 0.0, 0.0, -1, -1), filters).qty))
-        notional, risk, distance = (_values(floats[sized, c]) for c in (1, 2, 3))
-        capped = [None if c < 0 else kernel.CAPS[c] for c in ints[sized, 5].tolist()]
-        reason = [None if r < 0 else kernel.SIZE_REASONS[r] for r in ints[sized, 6].tolist()]
+        notional, risk, distance = (_values(floats[sized, c]) for c in (loop.JF.notional, loop.JF.risk,
+                                                                                loop.JF.stop_distance))
+        capped = [None if c < 0 else kernel.CAPS[c] for c in ints[sized, loop.JI.capped_by].tolist()]
+        reason = [None if r < 0 else kernel.SIZE_REASONS[r] for r in ints[sized, loop.JI.size_reason].tolist()]
         for j, row in enumerate(sized):
             size[row] = {"qty": qty[j], "notional": notional[j], "risk": risk[j], "stop_distance": distance[j],
                          "capped_by": capped[j], "reason": reason[j]}
@@ -370,7 +371,7 @@ def _details(sym: _Symbol, params: RiskParams, i: np.ndarray, ints: np.ndarray, 
         side = Side.LONG if ev.proposal[i[row]] == Proposal.PROPOSE_LONG.value else Side.SHORT
         close = float(columns["close"][i[row]])
         stop = initial_stop(side, close, float(columns["atr"][i[row]]), params, filters)
-        target = take_profit_price(side, close, float(floats[row, 3]), params, filters)
+        target = take_profit_price(side, close, float(floats[row, loop.JF.stop_distance]), params, filters)
         intents[row] = [{"symbol": name, "kind": IntentKind.ENTRY.value, "side": side.value, "qty": size[row]["qty"],
                          "price": _value(close), "stop_price": price_text(stop),
                          "take_profit": None if target is None else price_text(target), "reduce_only": False,
@@ -381,10 +382,9 @@ def _details(sym: _Symbol, params: RiskParams, i: np.ndarray, ints: np.ndarray, 
     if len(held):
         before, after = floats[held, loop.JF_BEFORE:loop.JF_AFTER], floats[held, loop.JF_AFTER:]
         h = ints[held]
-        close_reason, moved, closed, n_exits, n_adds, first = (h[:, loop.JI.index(c)] for c in (
-            "close_reason", "stop_moved", "closed", "n_exits", "n_adds", "first_event"))
-        close_reason, moved, closed, n_exits, n_adds, first = (h[:, loop.JI.index(c)].tolist() for c in (
-            "close_reason", "stop_moved", "closed", "n_exits", "n_adds", "first_event"))
+        ji = loop.JI
+        close_reason, moved, closed, n_exits, n_adds, first = (h[:, c].tolist() for c in (
+            ji.close_reason, ji.stop_moved, ji.closed, ji.n_exits, ji.n_adds, ji.first_event))
         sides = _SIDES[(before[:, _P["sign"]] > 0).astype(np.int64)].tolist()
         qty, stop = _values(after[:, _P["qty"]]), _values(after[:, _P["stop"]])
         raw_qty, raw_stop = after[:, _P["qty"]], after[:, _P["stop"]]     # NaN kept for the text: "NaN"
@@ -400,9 +400,8 @@ def _details(sym: _Symbol, params: RiskParams, i: np.ndarray, ints: np.ndarray, 
         position[held[np.flatnonzero(closed)]] = None
 
         # the common bar: no fill, no market exit; a STOP intent when the stop moved
-        h_close, h_moved = h[:, loop.JI.index("close_reason")], h[:, loop.JI.index("stop_moved")]
-        plain = (h[:, loop.JI.index("n_exits")] == 0) & (h[:, loop.JI.index("n_adds")] == 0) & (h_close < 0) & \
-            (h[:, loop.JI.index("closed")] == 0)
+        h_close, h_moved = h[:, loop.JI.close_reason], h[:, loop.JI.stop_moved]
+        plain = (h[:, loop.JI.n_exits] == 0) & (h[:, loop.JI.n_adds] == 0) & (h_close < 0) & (h[:, loop.JI.closed] == 0)
         stops = np.flatnonzero(plain & (h_moved != 0))
         if len(stops):
             picked, kind = stops.tolist(), IntentKind.STOP.value
@@ -437,8 +436,8 @@ def _details(sym: _Symbol, params: RiskParams, i: np.ndarray, ints: np.ndarray, 
                           for r, q, p in fills]
             if close_reason[j] >= 0:
                 exits[row].append({"reason": _EXIT_REASON_VALUES[close_reason[j]], "qty": qty[j], "price": None})
-    gate = _per_mask(ints[:, 1], kernel.GATE_ORDER)
-    vetoes = _per_mask(ints[:, 2], kernel.VETO_ORDER)
+    gate = _per_mask(ints[:, loop.JI.gate], kernel.GATE_ORDER)
+    vetoes = _per_mask(ints[:, loop.JI.vetoes], kernel.VETO_ORDER)
     return {"rules_hit": rules_hit, "features": features, "gate": gate, "vetoes": vetoes, "size": size,
             "intents": intents, "position": position, "exits": exits}
 

@@ -32,6 +32,7 @@ come from them.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -55,10 +56,42 @@ END_OF_DATA = len(EXIT_REASONS)          # exit reason code after ExitReason's
 _DAY_NS = 86_400 * 10**9
 REARM_NEVER, REARM_NEXT_DAY = 0, 1
 
-# journal columns: integers (JI) and floats (JF) per bar and symbol
-JI = ("outcome", "gate", "vetoes", "sized", "units", "capped_by", "size_reason", "close_reason", "stop_moved",
-      "closed", "n_exits", "n_adds", "first_event", "trading_state")
-JF = ("raw_qty", "notional", "risk", "stop_distance", "equity", "available", "peak", "anchor", "n_positions")
+class JournalInts(NamedTuple):
+    """A decision's integer journal columns, per bar and symbol, in column order."""
+
+    outcome: int
+    gate: int
+    vetoes: int
+    sized: int
+    units: int
+    capped_by: int
+    size_reason: int
+    close_reason: int
+    stop_moved: int
+    closed: int
+    n_exits: int
+    n_adds: int
+    first_event: int
+    trading_state: int
+
+
+class JournalFloats(NamedTuple):
+    """A decision's float journal columns, in column order; two kernel positions follow (:data:`JF_BEFORE`)."""
+
+    raw_qty: int
+    notional: int
+    risk: int
+    stop_distance: int
+    equity: int
+    available: int
+    peak: int
+    anchor: int
+    n_positions: int
+
+
+# each column's index by name: the loop writes and the engine reads through these, never by number
+JI = JournalInts(*range(len(JournalInts._fields)))
+JF = JournalFloats(*range(len(JournalFloats._fields)))
 JF_BEFORE = len(JF)                      # a kernel position, stored before and after the decision
 JF_AFTER = JF_BEFORE + POSITION_FIELDS
 JF_WIDTH = JF_AFTER + POSITION_FIELDS
@@ -172,14 +205,14 @@ def simulate(t_ns, has, o_, h_, l_, c_, atr_, adx_, adx_prev_, regime_, age_, ex
     liquidated = np.zeros(n_sym, dtype=np.bool_)           # this bar, before the decision
     n_trades = 0
     n_events = 0
-    ji[:start, :, 0] = -1
+    ji[:start, :, JI.outcome] = -1
     for u in range(start, n_bars):
         t = t_ns[u]
         close_t = t + bar_ns
         # 1. the open's fills, liquidation, the standing orders inside the bar
         for s in range(n_sym):
             if not has[u, s]:
-                ji[u, s, 0] = -1
+                ji[u, s, JI.outcome] = -1
                 continue
             o, h, l, c = o_[u, s], h_[u, s], l_[u, s], c_[u, s]
             m = _market(markets[s])
@@ -294,11 +327,14 @@ def simulate(t_ns, has, o_, h_, l_, c_, atr_, adx_, adx_prev_, regime_, age_, ex
                     exit_upper_[u, s], exit_lower_[u, s], direction_[u, s], proposal_[u, s], equity, available,
                     account[1], account[2], state, n_pos, correlated, close_t, m, p, exits, adds)
             row, frow = ji[u, s], jf[u, s]
-            row[0], row[1], row[2], row[3], row[4], row[5], row[6] = outcome, gate, vetoes, sized, size[0], size[5], size[6]
-            row[7], row[8], row[9], row[10], row[11], row[12] = close_reason, moved, closed, n_exits, n_adds, n_events
-            row[13] = state
-            frow[0], frow[1], frow[2], frow[3] = size[1], size[2], size[3], size[4]
-            frow[4], frow[5], frow[6], frow[7], frow[8] = equity, available, account[1], account[2], n_pos
+            row[JI.outcome], row[JI.gate], row[JI.vetoes], row[JI.sized] = outcome, gate, vetoes, sized
+            row[JI.units], row[JI.capped_by], row[JI.size_reason] = size[0], size[5], size[6]
+            row[JI.close_reason], row[JI.stop_moved], row[JI.closed] = close_reason, moved, closed
+            row[JI.n_exits], row[JI.n_adds], row[JI.first_event] = n_exits, n_adds, n_events
+            row[JI.trading_state] = state
+            frow[JF.raw_qty], frow[JF.notional], frow[JF.risk] = size[1], size[2], size[3]
+            frow[JF.stop_distance], frow[JF.equity], frow[JF.available] = size[4], equity, available
+            frow[JF.peak], frow[JF.anchor], frow[JF.n_positions] = account[1], account[2], n_pos
             if outcome == IN_POSITION:
                 store_position(frow[JF_BEFORE:JF_AFTER], before)
                 store_position(frow[JF_AFTER:], after)
