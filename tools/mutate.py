@@ -124,6 +124,17 @@ _NOT_STOP = ("market exit codes are regime change, exit channel and holding time
 _NEGATIVE_CODE = "a negative cap or size-reason code reads as none everywhere (< 0 / >= 0): -2 reads as -1"
 _NEGATIVE = "every reader takes a negative close reason as none (< 0 / >= 0): -2 reads as -1"
 _ANNOTATION = "an annotation: with `from __future__ import annotations` it is never evaluated"
+_NAN_TAIL = ("own's extra elements are NaN: the correlation skips a pair at a NaN of the first series before it "
+             "reads the second")
+_UNREAD_TAIL = "the correlation reads as many elements as the first series has: the second's extra ones are never read"
+_DUST = ("a remainder is float dust (about 1e-16 of the position) or whole steps (at least 1e-8 of a position: an "
+         "order is capped near 1e8 steps), never within 2e-9 of it")
+_NO_DAY = "no bar closes on day 1 (1970-01-02) or day -2: the first close sets the anchor either way"
+_EXTRA_COLUMN = "a bookkeeping column more that nothing reads"
+_EVENT_ROWS = ("event rows are read through the first_event index stored with each bar: starting at row 1 shifts "
+               "them all, and the buffer has a row for every fill possible")
+_UNREAD_ROWS = ("rows before trade_from and bars a symbol does not have are never read (the engine reads the rows "
+                "where each symbol has a bar, from trade_from)")
 _DECIMAL = ("exchange steps and ticks are decimals (0.001, 0.5, 10): 1/step is a whole number to float precision "
             "(~1e-16) or far from one, never 1e-12 to 2e-12 away")
 
@@ -216,6 +227,29 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "return held, n_adds, new_stop != stop, -2"): _NEGATIVE,
     ("autobot_lib/risk/kernel.py", "return pos, n_exits, 0, False, -1, True",
      "return pos, n_exits, 0, False, -2, True"): _NEGATIVE,
+    ("autobot_lib/backtest/loop.py", "own = np.full(u + 1 - first, math.nan)",
+     "own = np.full(u + 2 - first, math.nan)"): _NAN_TAIL,
+    ("autobot_lib/backtest/loop.py", "own = np.full(u + 1 - first, math.nan)",
+     "own = np.full(u + 1 + first, math.nan)"): _NAN_TAIL,
+    ("autobot_lib/backtest/loop.py", "other = np.empty(u + 1 - first)",
+     "other = np.empty(u + 2 - first)"): _UNREAD_TAIL,
+    ("autobot_lib/backtest/loop.py", "other = np.empty(u + 1 - first)",
+     "other = np.empty(u + 1 + first)"): _UNREAD_TAIL,
+    ("autobot_lib/backtest/loop.py", "if remaining > hp[s, SLOT.initial_qty] * 1e-9:",
+     "if remaining >= hp[s, SLOT.initial_qty] * 1e-9:"): _DUST,
+    ("autobot_lib/backtest/loop.py", "if remaining > hp[s, SLOT.initial_qty] * 1e-9:",
+     "if remaining > hp[s, SLOT.initial_qty] * 2e-09:"): _DUST,
+    ("autobot_lib/backtest/loop.py", "anchor_day = np.int64(-1)", "anchor_day = np.int64(+1)"): _NO_DAY,
+    ("autobot_lib/backtest/loop.py", "anchor_day = np.int64(-1)", "anchor_day = np.int64(-2)"): _NO_DAY,
+    ("autobot_lib/backtest/loop.py", "anchor_day = np.int64(-1)", "anchor_day = None"): _NO_DAY,
+    ("autobot_lib/backtest/loop.py", "hf = np.zeros((n_sym, 12))", "hf = np.zeros((n_sym, 13))"): _EXTRA_COLUMN,
+    ("autobot_lib/backtest/loop.py", "hi = np.zeros((n_sym, 2), dtype=np.int64)",
+     "hi = np.zeros((n_sym, 3), dtype=np.int64)"): _EXTRA_COLUMN,
+    ("autobot_lib/backtest/loop.py", "n_events = 0", "n_events = 1"): _EVENT_ROWS,
+    ("autobot_lib/backtest/loop.py", "ji[:start, :, JI.outcome] = -1", "ji[:start, :, JI.outcome] = +1"): _UNREAD_ROWS,
+    ("autobot_lib/backtest/loop.py", "ji[:start, :, JI.outcome] = -1", "ji[:start, :, JI.outcome] = -2"): _UNREAD_ROWS,
+    ("autobot_lib/backtest/loop.py", "ji[u, s, JI.outcome] = -1", "ji[u, s, JI.outcome] = +1"): _UNREAD_ROWS,
+    ("autobot_lib/backtest/loop.py", "ji[u, s, JI.outcome] = -1", "ji[u, s, JI.outcome] = -2"): _UNREAD_ROWS,
     ("autobot_lib/live/guard.py", "self.task: asyncio.Task | None = None", "self.task: asyncio.Task & None = None"):
         _ANNOTATION,
     ("autobot_lib/live/keeper.py", "self.anchor_day: int | None = None            # days since the epoch (UTC) of the anchor",
