@@ -29,6 +29,7 @@ from oracle_backtest import FAULTS, oracle_backtest
 REL = 1e-9          # prices, quantities and money: to 1e-9 relative (most agree exactly)
 BTC, ETH, SOL = "BTCUSDT", "ETHUSDT", "SOLUSDT"
 FILTERS = {BTC: MarketFilters.of("0.1", "0.001", "0.001", "100"), ETH: MarketFilters.of("0.01", "0.001", "0.001", "20")}
+UNDER_1_USDT = MarketFilters.of("0.00001", "1", "1", "5")          # a coin like DOGE: whole units, 5 decimals
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Case:
     filters: bool = False
     equity: float = 10_000.0
     trade_from: int | None = None                           # row of the timeline trading starts at
+    scale: float = 1.0                                      # prices divided by this (a coin priced under 1 USDT)
 
 
 CASES = {
@@ -74,6 +76,22 @@ CASES = {
         STRATEGY="donchian", MAX_DRAWDOWN=1.0, donchian={
             "leverage": 20, "atr_stop_k": 8.0, "atr_trail_k": 12.0, "daily_loss_limit": 1.0, "break_even_r": 0,
             "max_holding_bars": 48, "exit_on_regime_change": True})),
+    # March 2020 on BTC, at 20x. With the default stop inside the liquidation distance, bars that fall
+    # through both fill the stop, unless they open beyond the liquidation price. With a stop wider than that
+    # distance and adds early, a liquidation follows adds (the level moves with the average entry)
+    "donchian_20x_crash": Case(((BTC, 3500, 6500),), dict(
+        STRATEGY="donchian", MAX_DRAWDOWN=1.0, donchian={"leverage": 20, "daily_loss_limit": 1.0})),
+    "donchian_20x_crash_under_1_usdt": Case(((BTC, 3500, 6500),), dict(
+        STRATEGY="donchian", MAX_DRAWDOWN=1.0, donchian={"leverage": 20, "daily_loss_limit": 1.0}),
+        filters=True, scale=20_000.0),
+    "donchian_20x_pyramid_liquidation": Case(((BTC, 3500, 6500),), dict(
+        STRATEGY="donchian", MAX_DRAWDOWN=1.0, donchian={
+            "leverage": 20, "atr_stop_k": 8.0, "atr_trail_k": 12.0, "daily_loss_limit": 1.0, "break_even_r": 0,
+            "pyramid_levels": [[0.3, 0.5]]})),
+    "donchian_20x_pyramid_liquidation_under_1_usdt": Case(((BTC, 3500, 6500),), dict(
+        STRATEGY="donchian", MAX_DRAWDOWN=1.0, donchian={
+            "leverage": 20, "atr_stop_k": 8.0, "atr_trail_k": 12.0, "daily_loss_limit": 1.0, "break_even_r": 0,
+            "pyramid_levels": [[0.3, 0.5]]}), filters=True, scale=20_000.0),
     # bars before trade_from only warm the indicators up
     "autobot_trade_from": Case(((BTC, -4000, None),), dict(ACTIVATION_THRESHOLD=0.4, MAX_DRAWDOWN=1.0),
                                trade_from=1000),
@@ -97,12 +115,15 @@ CASES = {
 def _inputs(name: str) -> tuple[dict, Any, dict]:
     case = CASES[name]
     bars = {s: real(f"binance_usdm_{s}_1h.csv.gz").iloc[a:b] for s, a, b in case.bars}
+    if case.scale != 1.0:       # the same moves at a price under 1 USDT: distances in price are fractions of one
+        bars = {s: frame.assign(**{c: frame[c] / case.scale for c in ("open", "high", "low", "close")})
+                for s, frame in bars.items()}
     settings = load_settings(env_file=None, config_json=None, **case.settings)
     kwargs: dict[str, Any] = dict(equity=case.equity)
     if case.funding:
         kwargs["funding"] = {s: real_funding(f"binance_usdm_{s}_funding.csv.gz") for s in bars}
     if case.filters:
-        kwargs["filters"] = {s: FILTERS[s] for s in bars}
+        kwargs["filters"] = {s: FILTERS[s] if case.scale == 1.0 else UNDER_1_USDT for s in bars}
     if case.trade_from is not None:
         timeline = sorted(set().union(*(frame.index for frame in bars.values())))
         kwargs["trade_from"] = timeline[case.trade_from]
@@ -283,6 +304,16 @@ def _check_liquidation(r, o):
     assert {"max_holding_time", "stop_loss", "regime_change"} <= _exits(r) and "break_even_stop" not in _exits(r)
 
 
+def _check_crash(r, o):
+    assert "stop_loss" in _exits(r) and len(r.trades) >= 5
+
+
+def _check_pyramid_liquidation(r, o):
+    assert (r.trades["exit_reason"] == "liquidation").sum() > 0
+    assert (r.trades["qty"] > r.trades.groupby("entry_time")["qty"].transform("min")).any() or \
+        any(i["kind"] == "ADD" for intents in r.journal["intents"].dropna() for i in intents)     # adds were made
+
+
 def _check_trade_from(r, o):
     _, _, kwargs = _inputs("autobot_trade_from")
     assert r.equity.index[0] == kwargs["trade_from"] and r.journal["timestamp"].min() == kwargs["trade_from"]
@@ -326,7 +357,10 @@ CHECKS: dict[str, Callable] = {
     "autobot_funding": _check_autobot_funding, "donchian_exit_channel_pyramid": _check_donchian,
     "autobot_ladder_maker_atr_slippage": _check_ladder, "two_symbols_shared_account": _check_two_symbols,
     "two_symbols_max_positions_1": _check_max_positions, "correlated_symbols": _check_correlated,
-    "donchian_20x_liquidation": _check_liquidation,
+    "donchian_20x_liquidation": _check_liquidation, "donchian_20x_crash": _check_crash,
+    "donchian_20x_crash_under_1_usdt": _check_crash,
+    "donchian_20x_pyramid_liquidation": _check_pyramid_liquidation,
+    "donchian_20x_pyramid_liquidation_under_1_usdt": _check_pyramid_liquidation,
     "autobot_trade_from": _check_trade_from, "warmup_only": _check_warmup, "small_account": _check_small_account,
     "autobot_sol_unchanged_closes": _check_sol,
     "daily_loss_halt_next_day": _check_halt_next_day, "daily_loss_halt_never": _check_halt_never,
