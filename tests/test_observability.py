@@ -75,7 +75,7 @@ def test_recorded_values_read_back_over_http(metrics):
     metrics.set_time_drift_ms(7421)
     metrics.heartbeat(1_700_000_000)
     metrics.flatten_failed("order_error")
-    metrics.flatten_partly("not_profitable")
+    metrics.flatten_partial("not_profitable")
     metrics.tp_order_placed("ETHUSDT", "LONG")
     metrics.tp_filled("ETH/USDT", "LONG", "tp_ladder")
     metrics.order_latency_observed("entry", 0.3)

@@ -133,8 +133,6 @@ _NO_DAY = "no bar closes on day 1 (1970-01-02) or day -2: the first close sets t
 _EXTRA_COLUMN = "a bookkeeping column more that nothing reads"
 _EVENT_ROWS = ("event rows are read through the first_event index stored with each bar: starting at row 1 shifts "
                "them all, and the buffer has a row for every fill possible")
-_UNREAD_ROWS = ("rows before trade_from and bars a symbol does not have are never read (the engine reads the rows "
-                "where each symbol has a bar, from trade_from)")
 _DECIMAL = ("exchange steps and ticks are decimals (0.001, 0.5, 10): 1/step is a whole number to float precision "
             "(~1e-16) or far from one, never 1e-12 to 2e-12 away")
 
@@ -246,10 +244,6 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("autobot_lib/backtest/loop.py", "hi = np.zeros((n_sym, 2), dtype=np.int64)",
      "hi = np.zeros((n_sym, 3), dtype=np.int64)"): _EXTRA_COLUMN,
     ("autobot_lib/backtest/loop.py", "n_events = 0", "n_events = 1"): _EVENT_ROWS,
-    ("autobot_lib/backtest/loop.py", "ji[:start, :, JI.outcome] = -1", "ji[:start, :, JI.outcome] = +1"): _UNREAD_ROWS,
-    ("autobot_lib/backtest/loop.py", "ji[:start, :, JI.outcome] = -1", "ji[:start, :, JI.outcome] = -2"): _UNREAD_ROWS,
-    ("autobot_lib/backtest/loop.py", "ji[u, s, JI.outcome] = -1", "ji[u, s, JI.outcome] = +1"): _UNREAD_ROWS,
-    ("autobot_lib/backtest/loop.py", "ji[u, s, JI.outcome] = -1", "ji[u, s, JI.outcome] = -2"): _UNREAD_ROWS,
     ("autobot_lib/live/guard.py", "self.task: asyncio.Task | None = None", "self.task: asyncio.Task & None = None"):
         _ANNOTATION,
     ("autobot_lib/live/keeper.py", "self.anchor_day: int | None = None            # days since the epoch (UTC) of the anchor",

@@ -205,14 +205,12 @@ def simulate(t_ns, has, o_, h_, l_, c_, atr_, adx_, adx_prev_, regime_, age_, ex
     liquidated = np.zeros(n_sym, dtype=np.bool_)           # this bar, before the decision
     n_trades = 0
     n_events = 0
-    ji[:start, :, JI.outcome] = -1
     for u in range(start, n_bars):
         t = t_ns[u]
         close_t = t + bar_ns
         # 1. the open's fills, liquidation, the standing orders inside the bar
         for s in range(n_sym):
-            if not has[u, s]:
-                ji[u, s, JI.outcome] = -1
+            if not has[u, s]:        # no bar: its journal row is never read
                 continue
             o, h, l, c = o_[u, s], h_[u, s], l_[u, s], c_[u, s]
             m = _market(markets[s])

@@ -61,7 +61,8 @@ class EmergencyPolicy:
         """Close what the policy says with ``close(symbol)``; returns the symbols closed."""
         to_close, kept = self.to_close(held, marks)
         for symbol in kept:
-            _count(metrics, "flatten_partly", "not_profitable")
+            if metrics is not None:
+                metrics.flatten_partial("not_profitable")
         if kept:
             alert("emergency_kept", f"kill switch ({self.policy}): kept with their stops, PnL under "
                                     f"{self.min_pnl_pct:.2%}: {', '.join(kept)}")
@@ -72,14 +73,11 @@ class EmergencyPolicy:
                 closed.append(symbol)
             except BrokerError as exc:
                 silent = exc.policy is ErrorPolicy.RETRY           # timeout, network, 5xx: no answer
-                _count(metrics, "flatten_failed", "no_response" if silent else "order_error")
-                if silent:
-                    _count(metrics, "flatten_partly", "no_response")
+                if metrics is not None:
+                    metrics.flatten_failed("no_response" if silent else "order_error")
+                    if silent:
+                        metrics.flatten_partial("no_response")
                 alert("emergency_close_failed", f"kill switch ({self.policy}): {symbol} not closed ({exc}); "
                                                 "it stays with its protective stop")
         return closed
 
-
-def _count(metrics, method: str, reason: str) -> None:
-    if metrics is not None:
-        getattr(metrics, method)(reason)

@@ -190,8 +190,6 @@ class BotMetrics:
         reason raises."""
         self.flatten_partials.labels(self.account, _one_of(reason, FLATTEN_PARTIAL_REASONS, "partial flatten")).inc()
 
-    flatten_partly = flatten_partial
-
     def tp_order_placed(self, symbol: str, side: str) -> None:
         self.tp_orders_placed.labels(self.account, self._symbol(symbol), _bounded(side.lower(), SIDES)).inc()
 
